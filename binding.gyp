@@ -1,0 +1,25 @@
+{
+  "targets": [
+    {
+      "target_name": "netns_kit",
+      "sources": [
+        "native/addon.cc",
+        "native/worker_pool.cc",
+        "native/ns_enter.cc",
+        "native/nl_socket.cc",
+        "native/netns.cc",
+        "native/link.cc",
+        "native/addr.cc",
+        "native/route.cc",
+        "native/neigh.cc",
+        "native/sysctl.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "<!@(pkg-config --cflags libnl-3.0 libnl-route-3.0 libnftables)"],
+      "libraries": ["<!@(pkg-config --libs libnl-3.0 libnl-route-3.0 libnftables)"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"]
+    }
+  ]
+}

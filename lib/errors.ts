@@ -1,0 +1,116 @@
+/**
+ * One error class for everything netns-kit reports, shaped like Node's SystemError:
+ * `code` (EEXIST, ENOENT, ... or ERR_NETNS_* for input we refuse), negative `errno`, `syscall`
+ * (the operation), and where it happened (`netns`, `ifname`), plus the kernel's extended-ack text.
+ */
+import { constants } from 'node:os';
+import type { NativeFailure } from './native';
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno)) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+
+/** Codes for input the library refuses before anything reaches the kernel. */
+export type InputErrorCode =
+  | 'ERR_NETNS_INVALID_NAME'
+  | 'ERR_NETNS_INVALID_IFNAME'
+  | 'ERR_NETNS_INVALID_ADDRESS'
+  | 'ERR_NETNS_FAMILY_MISMATCH'
+  | 'ERR_NETNS_INVALID_MTU'
+  | 'ERR_NETNS_INVALID_MAC'
+  | 'ERR_NETNS_INVALID_ARG'
+  | 'ERR_NETNS_INVALID_PORT'
+  | 'ERR_NETNS_INVALID_RULE'
+  | 'ERR_NETNS_CONFLICT'
+  | 'ERR_NETNS_INVALID_TOPOLOGY'
+  | 'ERR_NETNS_EXEC_FAILED'
+  | 'ERR_NETNS_ABORTED';
+
+export interface ErrorContext {
+  netns?: string;
+  ifname?: string;
+  /** what the call was doing, e.g. "add link" (used when the kernel did not say) */
+  syscall?: string;
+}
+
+export class NetnsError extends Error {
+  override name = 'NetnsError';
+  /** EEXIST, ENOENT, EPERM, ... or ERR_NETNS_* */
+  readonly code: string;
+  /** negative errno, as Node's fs reports it; undefined for input errors */
+  readonly errno?: number;
+  /** the operation that failed, e.g. "add link" or "create netns" */
+  readonly syscall?: string;
+  readonly netns?: string;
+  readonly ifname?: string;
+  /** the kernel's extended-ack message, when it gave one */
+  readonly extack?: string;
+  /** further context: a path, the offending field, a hint */
+  readonly detail?: string;
+
+  constructor(code: string, message: string, fields: Partial<Omit<NetnsError, 'code' | 'message' | 'name'>> = {}) {
+    super(message);
+    this.code = code;
+    Object.assign(this, fields);
+  }
+}
+
+/** A refused input: never reaches the kernel. */
+export function invalid(code: InputErrorCode, message: string, ctx: ErrorContext & { detail?: string } = {}): NetnsError {
+  const e = new NetnsError(code, message, ctx);
+  Error.captureStackTrace(e, invalid);
+  return e;
+}
+
+function where(ctx: ErrorContext): string {
+  const parts: string[] = [];
+  if (ctx.ifname) parts.push(`dev ${ctx.ifname}`);
+  if (ctx.netns) parts.push(`netns ${ctx.netns}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+export function isNativeFailure(e: unknown): e is NativeFailure {
+  return typeof e === 'object' && e !== null && typeof (e as NativeFailure).errno === 'number' && typeof (e as NativeFailure).syscall === 'string';
+}
+
+/** Turns a native rejection into a NetnsError whose stack points at the caller's line. */
+export function fromNative(failure: unknown, ctx: ErrorContext, callerStack: string | undefined): Error {
+  if (!isNativeFailure(failure)) return failure instanceof Error ? failure : new Error(String(failure));
+  const code = errnoNames.get(-failure.errno) ?? 'EIO';
+  const op = failure.syscall || ctx.syscall || 'netns-kit';
+  let message = `${code}: ${failure.message.toLowerCase()}, ${op}`;
+  if (failure.detail) message += ` ${failure.detail}`;
+  message += where(ctx);
+  if (failure.extack) message += `: ${failure.extack}`;
+  const e = new NetnsError(code, message, {
+    errno: failure.errno,
+    syscall: op,
+    netns: ctx.netns,
+    ifname: ctx.ifname,
+    extack: failure.extack,
+    detail: failure.detail,
+  });
+  if (callerStack) e.stack = `NetnsError: ${message}\n${callerStack}`;
+  return e;
+}
+
+/**
+ * Runs a native call with the caller's stack saved beforehand, so a failure points at the user's
+ * line rather than at the addon's promise settlement.
+ */
+export async function call<T>(ctx: ErrorContext, fn: () => Promise<T>): Promise<T> {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, call);
+  try {
+    return await fn();
+  } catch (failure) {
+    const frames = holder.stack?.split('\n').slice(1).join('\n');
+    throw fromNative(failure, ctx, frames);
+  }
+}
+
+/** Codes meaning "that object is not there" (used by missingOk deletes). */
+export function isNotFound(e: unknown): boolean {
+  return e instanceof NetnsError && (e.code === 'ENOENT' || e.code === 'ENODEV' || e.code === 'ESRCH' || e.code === 'EADDRNOTAVAIL');
+}

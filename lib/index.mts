@@ -1,0 +1,7 @@
+// ES module entry: `import { netns } from 'netns-kit'` from .mjs/.mts code (top-level await
+// included). It re-exports the CommonJS build, so both kinds of importer share one addon instance.
+import cjs from './index.js';
+
+export const { netns, Netns, NetnsError } = cjs;
+export type * from './index.js';
+export default cjs;

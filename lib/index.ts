@@ -1,0 +1,30 @@
+/**
+ * netns-kit: Linux network namespaces, links, addresses, routes, neighbours and processes from
+ * TypeScript, over a C++ addon on libnl.
+ *
+ * ```ts
+ * import { netns } from 'netns-kit';
+ * await using red = await netns.create('red');
+ * ```
+ */
+import * as netnsApi from './netns';
+
+/** Namespace functions: create, open, current, list, delete. */
+export const netns = {
+  create: netnsApi.create,
+  open: netnsApi.open,
+  current: netnsApi.current,
+  list: netnsApi.list,
+  delete: netnsApi.remove,
+  RUN_DIR: netnsApi.RUN_DIR,
+};
+
+export { Netns, type CreateOptions, type DeleteOptions, type OpenTarget } from './netns';
+export { NetnsError, type InputErrorCode } from './errors';
+export type { Link, LinkKind, AddLinkOptions, LinkChanges, VethPeerOptions, Links } from './links';
+export type { Address, AddressOptions, AddressFilter, Addresses } from './addresses';
+export type { Route, RouteSpec, RouteFilter, RouteScope, RouteType, Routes } from './routes';
+export type { Neighbor, NeighborSpec, NeighborState, Neighbors } from './neighbors';
+export type { Sysctl } from './sysctl';
+export type { ExecOptions, ExecResult, SpawnOptions } from './process';
+export type { Family, Cidr } from './ip';

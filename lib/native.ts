@@ -1,0 +1,179 @@
+/**
+ * The one place that loads the C++ addon, and its complete type.
+ *
+ * Everything here is plain data, already validated by the callers in lib/. Every function that
+ * touches the kernel returns a Promise settled from an addon-owned thread; a failure rejects with
+ * a {@link NativeFailure} that lib/errors.ts turns into a NetnsError.
+ *
+ * `ns` arguments are namespace file paths (/run/netns/NAME, /proc/PID/ns/net, ...).
+ */
+import path from 'node:path';
+
+/** What a native rejection carries: errno (negative, as Node does), operation, kernel text. */
+export interface NativeFailure {
+  errno: number;
+  syscall: string;
+  message: string;
+  extack?: string;
+  detail?: string;
+}
+
+export interface NativeLinkSpec {
+  name: string;
+  mac?: string;
+  mtu?: number;
+  index?: number;
+  group?: number;
+  txqlen?: number;
+  up?: boolean;
+}
+
+export interface NativeLinkAdd extends NativeLinkSpec {
+  kind: string;
+  master?: string;
+  peer?: NativeLinkSpec & { netns?: string };
+  /** macvlan/vxlan lower device */
+  parent?: string;
+  /** macvlan mode: private, vepa, bridge, passthru, source */
+  mode?: string;
+  vxlan?: { id: number; remote?: string; group?: string; local?: string; port?: number; learning?: boolean; ttl?: number };
+}
+
+export interface NativeLinkChange {
+  up?: boolean;
+  mtu?: number;
+  mac?: string;
+  /** new name */
+  name?: string;
+  /** '' detaches from the master */
+  master?: string;
+  /** namespace path to move the link into */
+  netns?: string;
+  group?: number;
+  txqlen?: number;
+}
+
+export interface NativeLink {
+  index: number;
+  name: string;
+  kind: string;
+  mac: string;
+  mtu: number;
+  flags: number;
+  operstate: string;
+  master: number;
+  group: number;
+  peerIndex: number;
+  linkNetnsId: number;
+}
+
+export interface NativeAddrChange {
+  dev: string;
+  address: string;
+  prefixlen: number;
+  family: number;
+  broadcast?: string;
+  label?: string;
+  scope?: number;
+  noDad?: boolean;
+  replace?: boolean;
+}
+
+export interface NativeAddr {
+  index: number;
+  family: number;
+  address: string;
+  prefixlen: number;
+  scope: number;
+  flags: number;
+  label: string;
+  peer?: string;
+  broadcast?: string;
+}
+
+export interface NativeRouteChange {
+  family: number;
+  dst: string;
+  dstLen: number;
+  gateway?: string;
+  dev?: string;
+  src?: string;
+  metric?: number;
+  table?: number;
+  scope?: number;
+  protocol?: number;
+  type?: number;
+}
+
+export interface NativeRoute {
+  family: number;
+  dst: string;
+  dstLen: number;
+  gateway: string;
+  index: number;
+  table: number;
+  metric: number;
+  scope: number;
+  protocol: number;
+  type: number;
+  src: string;
+}
+
+export interface NativeNeighChange {
+  dev: string;
+  address: string;
+  family: number;
+  mac?: string;
+  state?: number;
+  replace?: boolean;
+}
+
+export interface NativeNeigh {
+  index: number;
+  family: number;
+  address: string;
+  mac: string;
+  state: number;
+  flags: number;
+}
+
+export interface NativeAddon {
+  /** unshare + bind mount onto `path` (created O_EXCL); `sysctls` are written inside the new namespace first. */
+  netnsCreate(runDir: string, path: string, sysctls: Array<[string, string]>): Promise<void>;
+  netnsDelete(path: string): Promise<void>;
+  /** RTM_GETNSID: the id `ns` has for each of `others`, -1 when none. */
+  netnsIds(ns: string, others: string[]): Promise<number[]>;
+  /** Closes the cached netlink socket of one namespace, or every idle one for ''. */
+  releaseSockets(ns: string): void;
+  openSocketCount(): number;
+
+  linkAdd(ns: string, spec: NativeLinkAdd): Promise<void>;
+  linkSet(ns: string, name: string, change: NativeLinkChange): Promise<void>;
+  linkDelete(ns: string, name: string): Promise<void>;
+  linkList(ns: string, name?: string): Promise<NativeLink[]>;
+
+  addrAdd(ns: string, change: NativeAddrChange): Promise<void>;
+  addrDelete(ns: string, change: NativeAddrChange): Promise<void>;
+  addrList(ns: string, family: number): Promise<NativeAddr[]>;
+
+  routeAdd(ns: string, change: NativeRouteChange): Promise<void>;
+  routeReplace(ns: string, change: NativeRouteChange): Promise<void>;
+  routeDelete(ns: string, change: NativeRouteChange): Promise<void>;
+  routeList(ns: string, family: number): Promise<NativeRoute[]>;
+
+  neighAdd(ns: string, change: NativeNeighChange): Promise<void>;
+  neighDelete(ns: string, change: NativeNeighChange): Promise<void>;
+  neighList(ns: string): Promise<NativeNeigh[]>;
+
+  /** `key` is a path below /proc/sys (net/ipv4/ip_forward). */
+  sysctlGet(ns: string, key: string): Promise<string>;
+  sysctlSet(ns: string, key: string, value: string): Promise<void>;
+}
+
+function load(): NativeAddon {
+  const root = path.resolve(__dirname, '..', '..');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path.join(root, 'build', 'Release', 'netns_kit.node')) as NativeAddon;
+}
+
+export const native: NativeAddon = load();

@@ -1,0 +1,77 @@
+/** Neighbour (ARP / NDP) entries of one namespace. */
+import { call, isNotFound } from './errors';
+import { AF, familyFromAf, parseAddress, type Family } from './ip';
+import { native } from './native';
+import * as validate from './validate';
+import type { Netns } from './netns';
+
+export type NeighborState = 'incomplete' | 'reachable' | 'stale' | 'delay' | 'probe' | 'failed' | 'noarp' | 'permanent' | 'none';
+
+export interface Neighbor {
+  dev: string;
+  index: number;
+  family: Family;
+  address: string;
+  /** link-layer address; '' while unresolved */
+  mac: string;
+  state: NeighborState | string;
+}
+
+export interface NeighborSpec {
+  dev: string;
+  address: string;
+  mac: string;
+  /** default 'permanent' */
+  state?: 'permanent' | 'reachable' | 'stale' | 'noarp';
+  /** overwrite an existing entry (`ip neigh replace`) */
+  replace?: boolean;
+}
+
+const NUD: Record<string, number> = { incomplete: 0x01, reachable: 0x02, stale: 0x04, delay: 0x08, probe: 0x10, failed: 0x20, noarp: 0x40, permanent: 0x80 };
+
+function stateName(bits: number): string {
+  for (const [name, bit] of Object.entries(NUD)) if (bits & bit) return name;
+  return 'none';
+}
+
+export class Neighbors {
+  constructor(private readonly ns: Netns) {}
+
+  /** Neighbour entries, optionally of one link. Equivalent to: `ip neigh show [dev DEV]` (the tutorial's `arp`) */
+  async list(filter: { dev?: string; family?: Family } = {}): Promise<Neighbor[]> {
+    if (filter.dev !== undefined) validate.ifname(filter.dev);
+    const ctx = { netns: this.ns.label, syscall: 'list neighbors' };
+    const [raw, links] = await Promise.all([call(ctx, () => native.neighList(this.ns.path)), call(ctx, () => native.linkList(this.ns.path))]);
+    const names = new Map(links.map((l) => [l.index, l.name]));
+    return raw
+      .map((n) => ({ dev: names.get(n.index) ?? String(n.index), index: n.index, family: familyFromAf(n.family), address: n.address, mac: n.mac, state: stateName(n.state) }))
+      .filter((n) => (filter.dev === undefined || n.dev === filter.dev) && (filter.family === undefined || n.family === filter.family) && (n.family === 4 || n.family === 6));
+  }
+
+  /** Adds a static entry. Equivalent to: `ip neigh add ADDRESS lladdr MAC dev DEV nud permanent` */
+  async add(spec: NeighborSpec): Promise<void> {
+    const o = validate.object(spec, 'neighbor');
+    validate.knownKeys(o, 'neighbor', ['dev', 'address', 'mac', 'state', 'replace']);
+    const dev = validate.ifname(o.dev, 'dev');
+    const { address, family } = parseAddress(o.address, 'neighbor address');
+    const mac = validate.mac(o.mac);
+    const state = o.state === undefined ? 'permanent' : validate.oneOf(o.state, 'state', ['permanent', 'reachable', 'stale', 'noarp']);
+    const replace = o.replace === undefined ? false : validate.bool(o.replace, 'replace');
+    await call({ netns: this.ns.label, ifname: dev, syscall: 'add neighbor' }, () =>
+      native.neighAdd(this.ns.path, { dev, address, family: AF[family], mac, state: NUD[state], replace }),
+    );
+  }
+
+  /** Removes an entry. Equivalent to: `ip neigh del ADDRESS dev DEV` */
+  async delete(spec: { dev: string; address: string }, options: { missingOk?: boolean } = {}): Promise<void> {
+    const o = validate.object(spec, 'neighbor');
+    const dev = validate.ifname(o.dev, 'dev');
+    const { address, family } = parseAddress(o.address, 'neighbor address');
+    try {
+      await call({ netns: this.ns.label, ifname: dev, syscall: 'delete neighbor' }, () => native.neighDelete(this.ns.path, { dev, address, family: AF[family] }));
+    } catch (e) {
+      if (options.missingOk && isNotFound(e)) return;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * Network namespaces: create, open, list and delete them, compatible both ways with `ip netns`.
+ *
+ * A named namespace is an empty file under /run/netns with the namespace bind-mounted onto it
+ * (iproute2's layout), so `ip netns list` and `ip -n NAME ...` see ours and we open theirs.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { call, invalid, isNotFound, NetnsError } from './errors';
+import { Addresses } from './addresses';
+import { Links } from './links';
+import { Neighbors } from './neighbors';
+import { native } from './native';
+import { Routes } from './routes';
+import { Sysctl } from './sysctl';
+import { exec, spawn, type ExecOptions, type ExecResult, type SpawnOptions } from './process';
+import type { ChildProcess } from 'node:child_process';
+import * as validate from './validate';
+
+/** Where named namespaces live (iproute2's NETNS_RUN_DIR). */
+export const RUN_DIR = '/run/netns';
+
+export interface CreateOptions {
+  /** Bring `lo` up right away (`ip netns add` leaves it down). Default false. */
+  loopbackUp?: boolean;
+  /** Switch IPv6 off in the new namespace before any interface exists (net.ipv6.conf.{all,default}.disable_ipv6=1). */
+  ipv6?: boolean;
+  /** Further net.* sysctls written inside the namespace at creation, e.g. { 'net.ipv4.ip_forward': '1' }. */
+  sysctls?: Record<string, string | number>;
+}
+
+export interface DeleteOptions {
+  /** Succeed quietly when the namespace is already gone (CNI DEL semantics). */
+  missingOk?: boolean;
+}
+
+export type OpenTarget = string | { path: string } | { pid: number };
+
+/** A network namespace. Holds no file descriptor of its own; operations find it by path. */
+export class Netns implements AsyncDisposable {
+  /** ip link / ip link add / ip link set / ip link del */
+  readonly links: Links;
+  /** ip address */
+  readonly addresses: Addresses;
+  /** ip route */
+  readonly routes: Routes;
+  /** ip neigh */
+  readonly neighbors: Neighbors;
+  /** sysctl -w net.* inside the namespace (ip netns exec NAME sysctl ...) */
+  readonly sysctl: Sysctl;
+
+  /**
+   * @param name  the /run/netns name, or undefined for a namespace opened by path or pid
+   * @param path  the namespace file
+   * @param owned true when this object created the namespace: disposing it deletes it
+   */
+  constructor(readonly name: string | undefined, readonly path: string, readonly owned = false) {
+    this.links = new Links(this);
+    this.addresses = new Addresses(this);
+    this.routes = new Routes(this);
+    this.neighbors = new Neighbors(this);
+    this.sysctl = new Sysctl(this);
+  }
+
+  /** Name for messages: the /run/netns name, else the path. */
+  get label(): string {
+    return this.name ?? this.path;
+  }
+
+  /**
+   * Starts `cmd` inside this namespace (no shell). Equivalent to: `ip netns exec NAME cmd args...`
+   * (through nsenter(1), which does not remount /sys).
+   */
+  spawn(cmd: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
+    return spawn(this.path, cmd, args, options);
+  }
+
+  /** Runs `cmd` inside this namespace and collects its output. Rejects (ERR_NETNS_EXEC_FAILED) on a non-zero exit unless `check: false`. */
+  exec(cmd: string, args: readonly string[] = [], options: ExecOptions = {}): Promise<ExecResult> {
+    return exec(this.path, cmd, args, options);
+  }
+
+  /**
+   * Deletes the namespace: unmounts and removes its /run/netns entry. Its links go with it once no
+   * process and no open file keeps it alive. Equivalent to: `ip netns delete NAME`
+   */
+  async delete(options: DeleteOptions = {}): Promise<void> {
+    if (this.name === undefined) {
+      throw invalid('ERR_NETNS_INVALID_ARG', `namespace ${this.path} has no name under ${RUN_DIR}; only named namespaces can be deleted`);
+    }
+    await deleteByName(this.name, options);
+  }
+
+  /** Closes this namespace's cached netlink socket (it is reopened on the next call). */
+  release(): void {
+    native.releaseSockets(this.path);
+  }
+
+  /** `await using ns = await netns.create(...)`: deletes what we created, releases what we opened. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.owned) await this.delete({ missingOk: true });
+    else this.release();
+  }
+
+  toString(): string {
+    return `Netns(${this.label})`;
+  }
+}
+
+function pathOf(name: string): string {
+  return path.join(RUN_DIR, validate.netnsName(name));
+}
+
+function sysctlList(options: CreateOptions): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (options.ipv6 === false) {
+    out.push(['net/ipv6/conf/all/disable_ipv6', '1'], ['net/ipv6/conf/default/disable_ipv6', '1']);
+  } else if (options.ipv6 !== undefined) {
+    validate.bool(options.ipv6, 'ipv6');
+  }
+  for (const [k, v] of Object.entries(options.sysctls ?? {})) {
+    if (typeof v !== 'string' && typeof v !== 'number') throw invalid('ERR_NETNS_INVALID_ARG', `sysctl ${k} must be a string or number`);
+    out.push([validate.sysctlKey(k), String(v)]);
+  }
+  return out;
+}
+
+/**
+ * Creates a named namespace. Equivalent to: `ip netns add NAME`
+ * Fails with EEXIST when the name is taken; a failure half-way leaves no file in /run/netns.
+ */
+export async function create(name: string, options: CreateOptions = {}): Promise<Netns> {
+  const p = pathOf(name);
+  validate.knownKeys(validate.object(options, 'create options'), 'create options', ['loopbackUp', 'ipv6', 'sysctls']);
+  const sysctls = sysctlList(options);
+  await call({ netns: name, syscall: 'create netns' }, () => native.netnsCreate(RUN_DIR, p, sysctls));
+  const ns = new Netns(name, p, true);
+  if (options.loopbackUp) {
+    try {
+      await ns.links.set('lo', { up: true });
+    } catch (e) {
+      await deleteByName(name, { missingOk: true });
+      throw e;
+    }
+  }
+  return ns;
+}
+
+/**
+ * Opens an existing namespace: a /run/netns name (made by us or by `ip netns add`), a namespace
+ * file path, or a process id. Equivalent to: `ip netns exec NAME ...` / `nsenter --net=PATH`
+ */
+export async function open(target: OpenTarget): Promise<Netns> {
+  let name: string | undefined;
+  let p: string;
+  if (typeof target === 'string') {
+    name = target;
+    p = pathOf(target);
+  } else if (typeof target === 'object' && target !== null && 'pid' in target) {
+    p = `/proc/${validate.integer(target.pid, 'pid', 1, 2 ** 22)}/ns/net`;
+  } else if (typeof target === 'object' && target !== null && 'path' in target && typeof target.path === 'string' && target.path.length > 0) {
+    p = target.path;
+  } else {
+    throw invalid('ERR_NETNS_INVALID_ARG', 'netns.open takes a name, { path } or { pid }');
+  }
+  await assertNamespaceFile(p, name ?? p);
+  return new Netns(name, p, false);
+}
+
+const NSFS_MAGIC = 0x6e736673;
+
+/** ENOENT unless `p` is a live namespace file (an unmounted /run/netns entry is not). */
+async function assertNamespaceFile(p: string, label: string): Promise<void> {
+  let type: number | bigint | undefined;
+  try {
+    type = (await fs.statfs(p)).type;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new NetnsError(err.code ?? 'EIO', `${err.code}: no such namespace, open netns ${p}`, { errno: err.errno, syscall: 'open netns', netns: label });
+  }
+  if (Number(type) !== NSFS_MAGIC) {
+    throw new NetnsError('ENOENT', `ENOENT: not a network namespace, open netns ${p}`, { errno: -2, syscall: 'open netns', netns: label });
+  }
+}
+
+/** The namespace this process runs in (the machine's own, usually): handle with care. */
+export function current(): Netns {
+  return new Netns(undefined, `/proc/${process.pid}/ns/net`, false);
+}
+
+/** Named namespaces in /run/netns, ours and iproute2's. Equivalent to: `ip netns list` */
+export async function list(): Promise<Netns[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(RUN_DIR);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return names.sort().map((n) => new Netns(n, path.join(RUN_DIR, n), false));
+}
+
+async function deleteByName(name: string, options: DeleteOptions): Promise<void> {
+  const p = pathOf(name);
+  validate.knownKeys(validate.object(options, 'delete options'), 'delete options', ['missingOk']);
+  try {
+    await call({ netns: name, syscall: 'delete netns' }, () => native.netnsDelete(p));
+  } catch (e) {
+    if (options.missingOk && isNotFound(e)) return;
+    throw e;
+  }
+}
+
+/** Deletes a named namespace. Equivalent to: `ip netns delete NAME` */
+export function remove(name: string, options: DeleteOptions = {}): Promise<void> {
+  return deleteByName(name, options);
+}
+
+export { NetnsError };

@@ -1,0 +1,417 @@
+// Links: veth (peer created directly in its namespace), bridge, dummy, macvlan, vxlan; set, list,
+// delete. The ip(8) equivalents are in lib/links.ts.
+#include "link.h"
+
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <netlink/route/link/macvlan.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/link/vxlan.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "addon.h"
+#include "js_value.h"
+#include "nl_object.h"
+
+namespace nk {
+
+LinkInfo ReadLink(rtnl_link* link) {
+  LinkInfo l;
+  l.index = rtnl_link_get_ifindex(link);
+  if (const char* n = rtnl_link_get_name(link)) l.name = n;
+  if (const char* t = rtnl_link_get_type(link)) l.kind = t;
+  if (nl_addr* a = rtnl_link_get_addr(link)) {
+    char buf[64];
+    if (nl_addr_get_len(a) == 6) l.mac = nl_addr2str(a, buf, sizeof(buf));
+  }
+  char buf[32];
+  l.operstate = rtnl_link_operstate2str(rtnl_link_get_operstate(link), buf, sizeof(buf));
+  l.mtu = rtnl_link_get_mtu(link);
+  l.flags = rtnl_link_get_flags(link);
+  l.master = static_cast<uint32_t>(rtnl_link_get_master(link));
+  l.group = rtnl_link_get_group(link);
+  l.peerIndex = rtnl_link_get_link(link);
+  int32_t id;
+  if (rtnl_link_get_link_netnsid(link, &id) == 0) l.linkNetnsId = id;
+  return l;
+}
+
+Napi::Object LinkToJs(Napi::Env env, const LinkInfo& l) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("index", l.index);
+  o.Set("name", l.name);
+  o.Set("kind", l.kind);
+  o.Set("mac", l.mac);
+  o.Set("mtu", l.mtu);
+  o.Set("flags", l.flags);
+  o.Set("operstate", l.operstate);
+  o.Set("master", l.master);
+  o.Set("group", l.group);
+  o.Set("peerIndex", l.peerIndex);
+  o.Set("linkNetnsId", l.linkNetnsId);
+  return o;
+}
+
+NlPtr<rtnl_link> GetLinkByName(SocketLease& lease, const std::string& name, OpError* err) {
+  rtnl_link* raw = nullptr;
+  OpError local;
+  if (!lease.Call("get link", name, &local, [&](nl_sock* sk) { return rtnl_link_get_kernel(sk, 0, name.c_str(), &raw); })) {
+    if (local.err == ENODEV) {
+      err->Set(ENOENT, "get link", "no such link " + name);
+    } else {
+      *err = local;
+    }
+    return nullptr;
+  }
+  return NlPtr<rtnl_link>(raw);
+}
+
+bool LookupIfIndex(SocketLease& lease, const std::string& name, int* index, OpError* err) {
+  NlPtr<rtnl_link> link = GetLinkByName(lease, name, err);
+  if (!link) return false;
+  *index = rtnl_link_get_ifindex(link.get());
+  return true;
+}
+
+namespace {
+
+// Fields common to a new link and its veth peer.
+struct LinkSpec {
+  std::string name, mac;
+  std::optional<int64_t> mtu, index, group, txqlen;
+  bool up = false;
+};
+
+LinkSpec ReadSpec(const Napi::Object& o) {
+  LinkSpec s;
+  s.name = String(o, "name");
+  s.mac = String(o, "mac");
+  s.mtu = OptInt(o, "mtu");
+  s.index = OptInt(o, "index");
+  s.group = OptInt(o, "group");
+  s.txqlen = OptInt(o, "txqlen");
+  s.up = OptBool(o, "up").value_or(false);
+  return s;
+}
+
+bool ApplySpec(rtnl_link* link, const LinkSpec& s, bool set_up, OpError* err) {
+  if (!s.name.empty()) rtnl_link_set_name(link, s.name.c_str());
+  if (s.mtu) rtnl_link_set_mtu(link, static_cast<unsigned>(*s.mtu));
+  if (s.index) rtnl_link_set_ifindex(link, static_cast<int>(*s.index));
+  if (s.group) rtnl_link_set_group(link, static_cast<uint32_t>(*s.group));
+  if (s.txqlen) rtnl_link_set_txqlen(link, static_cast<unsigned>(*s.txqlen));
+  if (!s.mac.empty()) {
+    NlAddr mac = ParseAddr(s.mac, AF_LLC);
+    if (!mac) {
+      err->Set(EINVAL, "add link", "bad MAC address " + s.mac);
+      return false;
+    }
+    rtnl_link_set_addr(link, mac.get());
+  }
+  if (set_up && s.up) rtnl_link_set_flags(link, IFF_UP);
+  return true;
+}
+
+// Sets IFF_UP on an existing link through the socket of the namespace it lives in.
+bool BringUp(SocketLease& lease, const std::string& name, OpError* err) {
+  NlPtr<rtnl_link> change(rtnl_link_alloc());
+  rtnl_link_set_name(change.get(), name.c_str());
+  rtnl_link_set_flags(change.get(), IFF_UP);
+  nl_msg* msg = nullptr;
+  if (rtnl_link_build_add_request(change.get(), 0, &msg) < 0) {
+    err->Set(ENOMEM, "set link", name);
+    return false;
+  }
+  return lease.Transact(msg, "set link up", name, err);
+}
+
+bool DeleteByName(SocketLease& lease, const std::string& name, OpError* err) {
+  NlPtr<rtnl_link> link(rtnl_link_alloc());
+  rtnl_link_set_name(link.get(), name.c_str());
+  nl_msg* msg = nullptr;
+  if (rtnl_link_build_delete_request(link.get(), &msg) < 0) {
+    err->Set(ENOMEM, "delete link", name);
+    return false;
+  }
+  if (!lease.Transact(msg, "delete link", name, err)) {
+    if (err->err == ENODEV) {
+      err->err = ENOENT;
+      err->detail = "no such link " + name;
+    }
+    return false;
+  }
+  return true;
+}
+
+class AddJob : public Job {
+ public:
+  AddJob(std::string ns, const Napi::Object& o) : ns_(std::move(ns)) {
+    kind_ = String(o, "kind");
+    spec_ = ReadSpec(o);
+    master_ = String(o, "master");
+    if (auto p = OptObject(o, "peer")) {
+      peer_ = ReadSpec(*p);
+      peerNs_ = String(*p, "netns");
+    }
+    parent_ = String(o, "parent");
+    macvlanMode_ = String(o, "mode");
+    if (auto v = OptObject(o, "vxlan")) {
+      vni_ = OptInt(*v, "id").value_or(0);
+      remote_ = String(*v, "remote");
+      group_ = String(*v, "group");
+      local_ = String(*v, "local");
+      port_ = OptInt(*v, "port");
+      learning_ = OptBool(*v, "learning");
+      ttl_ = OptInt(*v, "ttl");
+    }
+  }
+
+  void Execute() override {
+    SocketLease lease(ns_, &error);
+    if (!lease.ok()) return;
+    NlPtr<rtnl_link> link(Build(lease));
+    if (!link) return;
+    // Master and IFF_UP travel in the creating message: one round trip, no intermediate state.
+    if (!master_.empty()) {
+      int m;
+      if (!LookupIfIndex(lease, master_, &m, &error)) return;
+      rtnl_link_set_master(link.get(), m);
+    }
+    if (!ApplySpec(link.get(), spec_, true, &error)) return;
+
+    Fd peerNsFd;
+    if (kind_ == "veth") {
+      rtnl_link* peer = rtnl_link_veth_get_peer(link.get());
+      NlPtr<rtnl_link> peerHold(peer);
+      // Not IFF_UP here: on recent kernels an up peer in the creating message fails (ENOTCONN).
+      if (!ApplySpec(peer, peer_, false, &error)) return;
+      if (!peerNs_.empty()) {
+        peerNsFd = OpenNetns(peerNs_, &error);
+        if (!peerNsFd.valid()) return;
+        rtnl_link_set_ns_fd(peer, peerNsFd.get());
+      }
+    }
+    nl_msg* msg = nullptr;
+    if (rtnl_link_build_add_request(link.get(), NLM_F_CREATE | NLM_F_EXCL, &msg) < 0) {
+      error.Set(ENOMEM, "add link", spec_.name);
+      return;
+    }
+    if (!lease.Transact(msg, "add link", spec_.name, &error)) return;
+
+    if (kind_ == "veth" && peer_.up) {
+      OpError upErr;
+      bool ok;
+      if (peerNs_.empty()) {
+        ok = BringUp(lease, peer_.name, &upErr);
+      } else {
+        SocketLease peerLease(peerNs_, &upErr);
+        ok = peerLease.ok() && BringUp(peerLease, peer_.name, &upErr);
+      }
+      if (!ok) {
+        // Half a veth is worse than none: deleting our end removes the peer too.
+        OpError ignored;
+        DeleteByName(lease, spec_.name, &ignored);
+        error = upErr;
+      }
+    }
+  }
+
+ private:
+  rtnl_link* Build(SocketLease& lease) {
+    if (kind_ == "veth") return rtnl_link_veth_alloc();
+    if (kind_ == "macvlan") {
+      rtnl_link* l = rtnl_link_macvlan_alloc();
+      if (!macvlanMode_.empty()) rtnl_link_macvlan_set_mode(l, rtnl_link_macvlan_str2mode(macvlanMode_.c_str()));
+      if (!SetParent(lease, l)) {
+        rtnl_link_put(l);
+        return nullptr;
+      }
+      return l;
+    }
+    if (kind_ == "vxlan") {
+      rtnl_link* l = rtnl_link_vxlan_alloc();
+      rtnl_link_vxlan_set_id(l, static_cast<uint32_t>(vni_));
+      bool ok = SetAddr(l, remote_.empty() ? group_ : remote_, rtnl_link_vxlan_set_group) &&
+                SetAddr(l, local_, rtnl_link_vxlan_set_local);
+      if (port_) rtnl_link_vxlan_set_port(l, static_cast<uint32_t>(*port_));
+      if (learning_) rtnl_link_vxlan_set_learning(l, *learning_ ? 1 : 0);
+      if (ttl_) rtnl_link_vxlan_set_ttl(l, static_cast<uint8_t>(*ttl_));
+      if (!ok || !SetVxlanParent(lease, l)) {
+        rtnl_link_put(l);
+        return nullptr;
+      }
+      return l;
+    }
+    // bridge, dummy and any other kind without options of its own.
+    rtnl_link* l = rtnl_link_alloc();
+    if (rtnl_link_set_type(l, kind_.c_str()) < 0) {
+      // libnl knows no such kind; the kernel may still, so send the name as IFLA_INFO_KIND.
+    }
+    return l;
+  }
+
+  bool SetAddr(rtnl_link* l, const std::string& text, int (*set)(rtnl_link*, nl_addr*)) {
+    if (text.empty()) return true;
+    NlAddr a = ParseAddr(text, AF_UNSPEC);
+    if (!a || set(l, a.get()) < 0) {
+      error.Set(EINVAL, "add link", "bad vxlan address " + text);
+      return false;
+    }
+    return true;
+  }
+
+  bool SetParent(SocketLease& lease, rtnl_link* l) {
+    if (parent_.empty()) return true;
+    int idx;
+    if (!LookupIfIndex(lease, parent_, &idx, &error)) return false;
+    rtnl_link_set_link(l, idx);
+    return true;
+  }
+
+  bool SetVxlanParent(SocketLease& lease, rtnl_link* l) {
+    if (parent_.empty()) return true;
+    int idx;
+    if (!LookupIfIndex(lease, parent_, &idx, &error)) return false;
+    rtnl_link_vxlan_set_link(l, static_cast<uint32_t>(idx));
+    return true;
+  }
+
+  std::string ns_, kind_, master_, peerNs_, parent_, macvlanMode_;
+  LinkSpec spec_, peer_;
+  int64_t vni_ = 0;
+  std::string remote_, group_, local_;
+  std::optional<int64_t> port_, ttl_;
+  std::optional<bool> learning_;
+};
+
+class SetJob : public Job {
+ public:
+  SetJob(std::string ns, std::string name, const Napi::Object& o) : ns_(std::move(ns)), name_(std::move(name)) {
+    up_ = OptBool(o, "up");
+    mtu_ = OptInt(o, "mtu");
+    mac_ = String(o, "mac");
+    rename_ = String(o, "name");
+    master_ = OptString(o, "master");  // "" means nomaster
+    netns_ = String(o, "netns");
+    group_ = OptInt(o, "group");
+    txqlen_ = OptInt(o, "txqlen");
+  }
+
+  void Execute() override {
+    SocketLease lease(ns_, &error);
+    if (!lease.ok()) return;
+    int index;
+    if (!LookupIfIndex(lease, name_, &index, &error)) return;
+    NlPtr<rtnl_link> change(rtnl_link_alloc());
+    rtnl_link_set_ifindex(change.get(), index);
+    if (!rename_.empty()) rtnl_link_set_name(change.get(), rename_.c_str());
+    if (mtu_) rtnl_link_set_mtu(change.get(), static_cast<unsigned>(*mtu_));
+    if (group_) rtnl_link_set_group(change.get(), static_cast<uint32_t>(*group_));
+    if (txqlen_) rtnl_link_set_txqlen(change.get(), static_cast<unsigned>(*txqlen_));
+    if (up_) {
+      if (*up_) rtnl_link_set_flags(change.get(), IFF_UP);
+      else rtnl_link_unset_flags(change.get(), IFF_UP);
+    }
+    if (!mac_.empty()) {
+      NlAddr mac = ParseAddr(mac_, AF_LLC);
+      if (!mac) {
+        error.Set(EINVAL, "set link", "bad MAC address " + mac_);
+        return;
+      }
+      rtnl_link_set_addr(change.get(), mac.get());
+    }
+    if (master_) {
+      int m = 0;
+      if (!master_->empty() && !LookupIfIndex(lease, *master_, &m, &error)) return;
+      rtnl_link_set_master(change.get(), m);
+    }
+    Fd nsFd;
+    if (!netns_.empty()) {
+      nsFd = OpenNetns(netns_, &error);
+      if (!nsFd.valid()) return;
+      rtnl_link_set_ns_fd(change.get(), nsFd.get());
+    }
+    nl_msg* msg = nullptr;
+    if (rtnl_link_build_add_request(change.get(), 0, &msg) < 0) {
+      error.Set(ENOMEM, "set link", name_);
+      return;
+    }
+    lease.Transact(msg, "set link", name_, &error);
+  }
+
+ private:
+  std::string ns_, name_, mac_, rename_, netns_;
+  std::optional<bool> up_;
+  std::optional<int64_t> mtu_, group_, txqlen_;
+  std::optional<std::string> master_;
+};
+
+class DeleteJob : public Job {
+ public:
+  DeleteJob(std::string ns, std::string name) : ns_(std::move(ns)), name_(std::move(name)) {}
+  void Execute() override {
+    SocketLease lease(ns_, &error);
+    if (lease.ok()) DeleteByName(lease, name_, &error);
+  }
+
+ private:
+  std::string ns_, name_;
+};
+
+class ListJob : public Job {
+ public:
+  ListJob(std::string ns, std::string name) : ns_(std::move(ns)), name_(std::move(name)) {}
+  void Execute() override {
+    SocketLease lease(ns_, &error);
+    if (!lease.ok()) return;
+    if (!name_.empty()) {
+      NlPtr<rtnl_link> link = GetLinkByName(lease, name_, &error);
+      if (link) links_.push_back(ReadLink(link.get()));
+      return;
+    }
+    nl_cache* raw = nullptr;
+    if (!lease.Call("list links", "", &error, [&](nl_sock* sk) { return rtnl_link_alloc_cache(sk, AF_UNSPEC, &raw); }))
+      return;
+    NlCache cache(raw);
+    for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
+      links_.push_back(ReadLink(reinterpret_cast<rtnl_link*>(o)));
+    }
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array out = Napi::Array::New(env, links_.size());
+    for (size_t i = 0; i < links_.size(); i++) out.Set(i, LinkToJs(env, links_[i]));
+    return out;
+  }
+
+ private:
+  std::string ns_, name_;
+  std::vector<LinkInfo> links_;
+};
+
+Napi::Value Add(const Napi::CallbackInfo& info) {
+  return Submit(info.Env(), std::make_unique<AddJob>(info[0].As<Napi::String>(), info[1].As<Napi::Object>()));
+}
+Napi::Value Set(const Napi::CallbackInfo& info) {
+  return Submit(info.Env(), std::make_unique<SetJob>(info[0].As<Napi::String>(), info[1].As<Napi::String>(),
+                                                     info[2].As<Napi::Object>()));
+}
+Napi::Value Delete(const Napi::CallbackInfo& info) {
+  return Submit(info.Env(), std::make_unique<DeleteJob>(info[0].As<Napi::String>(), info[1].As<Napi::String>()));
+}
+Napi::Value List(const Napi::CallbackInfo& info) {
+  std::string name = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  return Submit(info.Env(), std::make_unique<ListJob>(info[0].As<Napi::String>(), name));
+}
+
+}  // namespace
+
+void InitLink(Napi::Env env, Napi::Object exports) {
+  exports.Set("linkAdd", Napi::Function::New(env, Add));
+  exports.Set("linkSet", Napi::Function::New(env, Set));
+  exports.Set("linkDelete", Napi::Function::New(env, Delete));
+  exports.Set("linkList", Napi::Function::New(env, List));
+}
+
+}  // namespace nk

@@ -1,0 +1,231 @@
+// Named network namespaces, persisted exactly like `ip netns add`: an empty file under the run
+// directory (normally /run/netns) with the namespace bind-mounted onto it, the directory made a
+// shared mount (under flock) so that mounts and unmounts propagate to later mount namespaces.
+// Reference: iproute2 ip/ipnetns.c, netns_add() and netns_delete().
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/net_namespace.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <sched.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "addon.h"
+#include "nl_socket.h"
+#include "ns_enter.h"
+#include "sysctl_file.h"
+
+namespace nk {
+
+namespace {
+
+bool HasCapability(int cap) {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &hdr, data) != 0) return false;
+  return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
+}
+
+// Once per run directory and process is enough; the flock keeps concurrent `ip` processes and
+// other netns-kit users from stacking bind mounts (which iproute2 saw lock machines up).
+bool EnsureSharedRunDir(const std::string& dir, OpError* err) {
+  static std::mutex mu;
+  static std::vector<std::string> done;
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& d : done)
+    if (d == dir) return true;
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    err->Set(errno, "create netns", "mkdir " + dir);
+    return false;
+  }
+  Fd lockfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!lockfd.valid()) {
+    err->Set(errno, "create netns", "open " + dir);
+    return false;
+  }
+  if (flock(lockfd.get(), LOCK_EX) != 0) {
+    err->Set(errno, "create netns", "flock " + dir);
+    return false;
+  }
+  bool made_mount = false;
+  while (mount("", dir.c_str(), "none", MS_SHARED | MS_REC, nullptr) != 0) {
+    if (errno != EINVAL || made_mount) {
+      err->Set(errno, "create netns", "make " + dir + " a shared mount");
+      return false;
+    }
+    // Not a mount point yet: make it one, then retry making it shared.
+    if (mount(dir.c_str(), dir.c_str(), "none", MS_BIND | MS_REC, nullptr) != 0) {
+      err->Set(errno, "create netns", "bind mount " + dir);
+      return false;
+    }
+    made_mount = true;
+  }
+  done.push_back(dir);
+  return true;
+}
+
+class CreateJob : public Job {
+ public:
+  CreateJob(std::string dir, std::string path, std::vector<std::pair<std::string, std::string>> sysctls)
+      : dir_(std::move(dir)), path_(std::move(path)), sysctls_(std::move(sysctls)) {}
+
+  void Execute() override {
+    if (!HasCapability(CAP_SYS_ADMIN) || !HasCapability(CAP_NET_ADMIN)) {
+      error.Set(EPERM, "create netns", "needs CAP_SYS_ADMIN and CAP_NET_ADMIN");
+      return;
+    }
+    if (!EnsureSharedRunDir(dir_, &error)) return;
+    Fd file(open(path_.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
+    if (!file.valid()) {
+      error.Set(errno, "create netns", path_);
+      return;
+    }
+    file.reset();
+    if (unshare(CLONE_NEWNET) != 0) {
+      error.Set(errno, "create netns", "unshare");
+      unlink(path_.c_str());
+      return;
+    }
+    // Still inside the new namespace: settings that must exist before anything else does
+    // (e.g. IPv6 off) are written here, without a second switch.
+    for (auto& kv : sysctls_) {
+      if (!WriteSysctl(kv.first, kv.second, &error)) break;
+    }
+    if (!error.failed() && mount("/proc/thread-self/ns/net", path_.c_str(), "none", MS_BIND, nullptr) != 0) {
+      error.Set(errno, "create netns", "bind mount " + path_);
+    }
+    ReturnHome();
+    if (error.failed()) unlink(path_.c_str());  // the namespace dies with the last reference
+  }
+
+ private:
+  std::string dir_, path_;
+  std::vector<std::pair<std::string, std::string>> sysctls_;
+};
+
+class DeleteJob : public Job {
+ public:
+  explicit DeleteJob(std::string path) : path_(std::move(path)) {}
+  void Execute() override {
+    // Our own cached socket would keep the namespace alive after its name is gone.
+    ReleaseSockets(path_);
+    if (umount2(path_.c_str(), MNT_DETACH) != 0 && errno != EINVAL) {
+      // EINVAL: not a mount point (a stale entry); the unlink below still removes it.
+      error.Set(errno, "delete netns", "umount " + path_);
+      return;
+    }
+    if (unlink(path_.c_str()) != 0) error.Set(errno, "delete netns", path_);
+  }
+
+ private:
+  std::string path_;
+};
+
+// RTM_GETNSID: the id that namespace `path` uses for each of `others` (-1 when none is assigned).
+class NsidJob : public Job {
+ public:
+  NsidJob(std::string path, std::vector<std::string> others) : path_(std::move(path)), others_(std::move(others)) {}
+
+  void Execute() override {
+    SocketLease lease(path_, &error);
+    if (!lease.ok()) return;
+    for (auto& other : others_) {
+      OpError local;
+      Fd fd = OpenNetns(other, &local);
+      if (!fd.valid()) {
+        ids_.push_back(-1);
+        continue;
+      }
+      int32_t id = -1;
+      bool ok = lease.Call("get nsid", other, &local, [&](nl_sock* sk) {
+        rtgenmsg hdr{AF_UNSPEC};
+        nl_msg* msg = nlmsg_alloc_simple(RTM_GETNSID, NLM_F_REQUEST);
+        if (msg == nullptr) return -NLE_NOMEM;
+        nlmsg_append(msg, &hdr, sizeof(hdr), NLMSG_ALIGNTO);
+        nla_put_u32(msg, NETNSA_FD, fd.get());
+        int rc = nl_send_auto(sk, msg);
+        nlmsg_free(msg);
+        if (rc < 0) return rc;
+        nl_cb* cb = nl_cb_clone(nl_socket_get_cb(sk));
+        nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, OnReply, &id);
+        rc = nl_recvmsgs(sk, cb);
+        nl_cb_put(cb);
+        return rc;
+      });
+      ids_.push_back(ok ? id : -1);
+    }
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array out = Napi::Array::New(env, ids_.size());
+    for (size_t i = 0; i < ids_.size(); i++) out.Set(i, ids_[i]);
+    return out;
+  }
+
+ private:
+  static int OnReply(nl_msg* msg, void* arg) {
+    nlattr* tb[NETNSA_MAX + 1];
+    if (nlmsg_parse(nlmsg_hdr(msg), sizeof(rtgenmsg), tb, NETNSA_MAX, nullptr) == 0 && tb[NETNSA_NSID]) {
+      *static_cast<int32_t*>(arg) = static_cast<int32_t>(nla_get_u32(tb[NETNSA_NSID]));
+    }
+    return NL_STOP;
+  }
+
+  std::string path_;
+  std::vector<std::string> others_;
+  std::vector<int32_t> ids_;
+};
+
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  std::vector<std::pair<std::string, std::string>> sysctls;
+  Napi::Array list = info[2].As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Array kv = list.Get(i).As<Napi::Array>();
+    sysctls.emplace_back(kv.Get(0u).As<Napi::String>(), kv.Get(1u).As<Napi::String>());
+  }
+  return Submit(info.Env(), std::make_unique<CreateJob>(info[0].As<Napi::String>(), info[1].As<Napi::String>(),
+                                                        std::move(sysctls)));
+}
+
+Napi::Value Delete(const Napi::CallbackInfo& info) {
+  return Submit(info.Env(), std::make_unique<DeleteJob>(info[0].As<Napi::String>()));
+}
+
+Napi::Value Nsids(const Napi::CallbackInfo& info) {
+  std::vector<std::string> others;
+  Napi::Array list = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) others.push_back(list.Get(i).As<Napi::String>());
+  return Submit(info.Env(), std::make_unique<NsidJob>(info[0].As<Napi::String>(), std::move(others)));
+}
+
+Napi::Value Release(const Napi::CallbackInfo& info) {
+  ReleaseSockets(info[0].As<Napi::String>());
+  return info.Env().Undefined();
+}
+
+Napi::Value SocketCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(OpenSocketCount()));
+}
+
+}  // namespace
+
+void InitNetns(Napi::Env env, Napi::Object exports) {
+  exports.Set("netnsCreate", Napi::Function::New(env, Create));
+  exports.Set("netnsDelete", Napi::Function::New(env, Delete));
+  exports.Set("netnsIds", Napi::Function::New(env, Nsids));
+  exports.Set("releaseSockets", Napi::Function::New(env, Release));
+  exports.Set("openSocketCount", Napi::Function::New(env, SocketCount));
+}
+
+}  // namespace nk

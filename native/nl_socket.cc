@@ -1,0 +1,190 @@
+#include "nl_socket.h"
+
+#include <linux/netlink.h>
+#include <netlink/msg.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <list>
+#include <map>
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+namespace nk {
+
+namespace {
+
+std::mutex cache_mu;
+// path -> socket; `lru` keeps the order of use for eviction.
+std::map<std::string, std::shared_ptr<NsSocket>> cache;
+std::list<std::string> lru;
+size_t cache_limit = 64;
+
+// libnl folds errnos into NLE_* codes; this callback keeps the kernel's own errno and its
+// extended-ack message (libnl 3.7 has no API for the latter).
+int OnNetlinkError(sockaddr_nl*, nlmsgerr* e, void* arg) {
+  auto* s = static_cast<NsSocket*>(arg);
+  if (s->current == nullptr || e->error == 0) return NL_STOP;
+  s->current->err = -e->error;
+  auto* nlh = reinterpret_cast<nlmsghdr*>(reinterpret_cast<char*>(e) - NLMSG_HDRLEN);
+  if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
+    size_t off = NLMSG_HDRLEN + sizeof(nlmsgerr);
+    if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+    off = NLMSG_ALIGN(off);
+    while (off + sizeof(nlattr) <= nlh->nlmsg_len) {
+      auto* a = reinterpret_cast<nlattr*>(reinterpret_cast<char*>(nlh) + off);
+      if (a->nla_len < sizeof(nlattr) || off + a->nla_len > nlh->nlmsg_len) break;
+      if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
+        const char* text = reinterpret_cast<const char*>(a) + NLA_HDRLEN;
+        s->current->extack.assign(text, strnlen(text, a->nla_len - NLA_HDRLEN));
+      }
+      off += NLA_ALIGN(a->nla_len);
+    }
+  }
+  return NL_STOP;
+}
+
+std::shared_ptr<NsSocket> OpenSocket(const std::string& path, const NsId& id, OpError* err) {
+  auto s = std::make_shared<NsSocket>();
+  s->id = id;
+  s->sk = nl_socket_alloc();
+  if (s->sk == nullptr) {
+    err->Set(ENOMEM, "open netlink socket", path);
+    return nullptr;
+  }
+  {
+    // The socket belongs to the namespace of the thread that creates it.
+    std::unique_ptr<NsGuard> guard;
+    if (!path.empty()) {
+      guard = std::make_unique<NsGuard>(path, err);
+      if (!guard->ok()) return nullptr;
+    }
+    int rc = nl_connect(s->sk, NETLINK_ROUTE);
+    if (rc < 0) {
+      err->Set(errno ? errno : EIO, "open netlink socket", path);
+      return nullptr;
+    }
+  }
+  int fd = nl_socket_get_fd(s->sk);
+  int one = 1;
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  nl_socket_set_buffer_size(s->sk, 1 << 20, 1 << 20);
+  nl_socket_modify_err_cb(s->sk, NL_CB_CUSTOM, OnNetlinkError, s.get());
+  return s;
+}
+
+void EvictIdleLocked() {
+  for (auto it = lru.begin(); cache.size() > cache_limit && it != lru.end();) {
+    auto c = cache.find(*it);
+    if (c != cache.end() && c->second.use_count() == 1) {
+      cache.erase(c);
+      it = lru.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace
+
+NsSocket::~NsSocket() {
+  if (sk != nullptr) nl_socket_free(sk);
+}
+
+SocketLease::SocketLease(const std::string& path, OpError* err) {
+  NsId id;
+  if (!path.empty() && !NsIdOfPath(path, &id, err)) return;
+  std::shared_ptr<NsSocket> s;
+  {
+    std::lock_guard<std::mutex> lock(cache_mu);
+    auto it = cache.find(path);
+    // The same path may now name a different namespace (deleted and re-created by someone else).
+    if (it != cache.end() && it->second->id == id) {
+      s = it->second;
+      lru.remove(path);
+      lru.push_back(path);
+    }
+  }
+  if (!s) {
+    s = OpenSocket(path, id, err);
+    if (!s) return;
+    std::lock_guard<std::mutex> lock(cache_mu);
+    cache[path] = s;
+    lru.remove(path);
+    lru.push_back(path);
+    EvictIdleLocked();
+  }
+  lock_ = std::unique_lock<std::mutex>(s->mu);
+  s_ = std::move(s);
+}
+
+SocketLease::~SocketLease() {
+  if (lock_.owns_lock()) lock_.unlock();
+}
+
+bool SocketLease::Finish(int rc, const char* op, const std::string& what, OpError* err) {
+  // No errno from the kernel's answer: the failure was reported by libnl itself.
+  int e;
+  switch (-rc) {
+    case NLE_NOMEM: e = ENOMEM; break;
+    case NLE_INVAL: case NLE_MSG_TOOSHORT: case NLE_MSG_TRUNC: e = EINVAL; break;
+    case NLE_OBJ_NOTFOUND: case NLE_NOADDR: e = ENOENT; break;
+    case NLE_EXIST: e = EEXIST; break;
+    case NLE_PERM: case NLE_NOACCESS: e = EPERM; break;
+    case NLE_BUSY: e = EBUSY; break;
+    case NLE_OPNOTSUPP: e = EOPNOTSUPP; break;
+    case NLE_AGAIN: e = EAGAIN; break;
+    case NLE_DUMP_INTR: e = EINTR; break;
+    case NLE_NODEV: e = ENODEV; break;
+    default: e = EIO;
+  }
+  err->Set(e, op, what.empty() ? nl_geterror(rc) : what + ": " + nl_geterror(rc));
+  return false;
+}
+
+bool SocketLease::Transact(nl_msg* msg, const char* op, const std::string& what, OpError* err) {
+  return Call(op, what, err, [&msg](nl_sock* sk) {
+    if (msg == nullptr) return -NLE_INVAL;
+    int rc = nl_send_auto(sk, msg);
+    nlmsg_free(msg);
+    msg = nullptr;
+    if (rc < 0) return rc;
+    return nl_wait_for_ack(sk);
+  });
+}
+
+void ReleaseSockets(const std::string& path) {
+  std::lock_guard<std::mutex> lock(cache_mu);
+  if (!path.empty()) {
+    cache.erase(path);
+    lru.remove(path);
+    return;
+  }
+  for (auto it = cache.begin(); it != cache.end();) {
+    if (it->second.use_count() == 1) {
+      lru.remove(it->first);
+      it = cache.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void SetSocketCacheLimit(size_t limit) {
+  std::lock_guard<std::mutex> lock(cache_mu);
+  cache_limit = limit;
+  EvictIdleLocked();
+}
+
+size_t OpenSocketCount() {
+  std::lock_guard<std::mutex> lock(cache_mu);
+  return cache.size();
+}
+
+}  // namespace nk

@@ -1,0 +1,72 @@
+// One rtnetlink socket per network namespace, opened inside it and reused from any worker thread.
+// A socket created in a namespace stays bound to it, so ordinary operations need no setns at all.
+#pragma once
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "ns_enter.h"
+#include "op_error.h"
+
+namespace nk {
+
+class NsSocket {
+ public:
+  ~NsSocket();
+  nl_sock* sk = nullptr;
+  NsId id;
+  std::mutex mu;          // libnl sockets are not thread-safe: one transaction at a time
+  OpError* current = nullptr;  // where the error callback records errno and extack
+};
+
+// A locked socket for the namespace at `path` ("" is the process's own namespace). Holding the
+// lease keeps the socket open and locked.
+class SocketLease {
+ public:
+  SocketLease(const std::string& path, OpError* err);
+  ~SocketLease();
+  bool ok() const { return s_ != nullptr; }
+  nl_sock* sk() const { return s_->sk; }
+  // Sends `msg` (consumed) and waits for the kernel's answer. On failure fills `err` with the real
+  // errno and the extended-ack text, with `op` as the operation name. Returns false on failure.
+  bool Transact(nl_msg* msg, const char* op, const std::string& what, OpError* err);
+  // Runs a libnl call that talks to the kernel, recording errno/extack of a failure. Retries dumps
+  // that the kernel interrupted (NLM_F_DUMP_INTR) a bounded number of times.
+  template <typename F>
+  bool Call(const char* op, const std::string& what, OpError* err, F&& fn);
+
+ private:
+  bool Finish(int rc, const char* op, const std::string& what, OpError* err);
+  std::shared_ptr<NsSocket> s_;
+  std::unique_lock<std::mutex> lock_;
+};
+
+template <typename F>
+bool SocketLease::Call(const char* op, const std::string& what, OpError* err, F&& fn) {
+  for (int attempt = 0;; attempt++) {
+    OpError local;
+    s_->current = &local;
+    int rc = fn(s_->sk);
+    s_->current = nullptr;
+    if (rc == -NLE_DUMP_INTR && attempt < 10) continue;
+    if (rc >= 0) return true;
+    if (local.failed()) {
+      local.op = op;
+      if (local.detail.empty()) local.detail = what;
+      *err = local;
+      return false;
+    }
+    return Finish(rc, op, what, err);
+  }
+}
+
+// Closes cached sockets: of one namespace (`path`), or all idle ones when `path` is empty.
+void ReleaseSockets(const std::string& path);
+// Upper bound on sockets kept open at once; idle ones beyond it are closed (least recently used).
+void SetSocketCacheLimit(size_t limit);
+size_t OpenSocketCount();
+
+}  // namespace nk

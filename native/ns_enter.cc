@@ -1,0 +1,104 @@
+#include "ns_enter.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <linux/magic.h>
+
+namespace nk {
+
+namespace {
+
+thread_local int home_fd = -1;
+thread_local NsId home_id;
+
+NsId CurrentThreadNs() {
+  struct stat st {};
+  if (stat("/proc/thread-self/ns/net", &st) != 0) {
+    perror("netns-kit: stat /proc/thread-self/ns/net");
+    abort();
+  }
+  return NsId{st.st_dev, st.st_ino};
+}
+
+}  // namespace
+
+bool NsIdOfPath(const std::string& path, NsId* out, OpError* err) {
+  struct statfs sfs {};
+  if (statfs(path.c_str(), &sfs) != 0) {
+    err->Set(errno, "open netns", path);
+    return false;
+  }
+  if (sfs.f_type != NSFS_MAGIC) {
+    // An entry in /run/netns whose bind mount is gone: the namespace does not exist any more.
+    err->Set(ENOENT, "open netns", path + " is not a network namespace");
+    return false;
+  }
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    err->Set(errno, "open netns", path);
+    return false;
+  }
+  *out = NsId{st.st_dev, st.st_ino};
+  return true;
+}
+
+Fd OpenNetns(const std::string& path, OpError* err) {
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    err->Set(errno, "open netns", path);
+    return fd;
+  }
+  struct statfs sfs {};
+  if (fstatfs(fd.get(), &sfs) != 0 || sfs.f_type != NSFS_MAGIC) {
+    err->Set(ENOENT, "open netns", path + " is not a network namespace");
+    fd.reset();
+  }
+  return fd;
+}
+
+void RememberHomeNamespace() {
+  home_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home_fd < 0) {
+    perror("netns-kit: open /proc/thread-self/ns/net");
+    abort();
+  }
+  home_id = CurrentThreadNs();
+}
+
+void ReturnHome() {
+  if (home_fd < 0) {
+    fprintf(stderr, "netns-kit: namespace switch on a thread the addon does not own\n");
+    abort();
+  }
+  if (setns(home_fd, CLONE_NEWNET) != 0 || !(CurrentThreadNs() == home_id)) {
+    perror("netns-kit: cannot return a worker thread to its namespace");
+    abort();
+  }
+}
+
+NsGuard::NsGuard(const std::string& path, OpError* err) {
+  if (home_fd < 0) {
+    fprintf(stderr, "netns-kit: namespace switch on a thread the addon does not own\n");
+    abort();
+  }
+  Fd fd = OpenNetns(path, err);
+  if (!fd.valid()) return;
+  if (setns(fd.get(), CLONE_NEWNET) != 0) {
+    err->Set(errno, "setns", path);
+    return;
+  }
+  entered_ = true;
+}
+
+NsGuard::~NsGuard() {
+  if (entered_) ReturnHome();
+}
+
+}  // namespace nk

@@ -1,0 +1,48 @@
+// Entering a network namespace on an addon-owned thread, and always coming back.
+//
+// setns(2) changes the namespace of the calling *thread*. Only the addon's own worker threads
+// (worker_pool.cc) may use these helpers: the main thread and libuv's pool threads never switch.
+#pragma once
+#include <string>
+#include <sys/types.h>
+
+#include "fd.h"
+#include "op_error.h"
+
+namespace nk {
+
+struct NsId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool operator==(const NsId& o) const { return dev == o.dev && ino == o.ino; }
+};
+
+// Identity of the namespace file at `path`. Fails with ENOENT when `path` does not exist or is not
+// a namespace (e.g. an unmounted /run/netns entry, which is an empty regular file).
+bool NsIdOfPath(const std::string& path, NsId* out, OpError* err);
+
+// Opens `path` and checks it is a network namespace file.
+Fd OpenNetns(const std::string& path, OpError* err);
+
+// Called once by each worker thread when it starts: remembers the namespace to return to.
+void RememberHomeNamespace();
+
+// Switches the calling worker thread into `path` for the guard's lifetime. The destructor switches
+// back and verifies (st_dev, st_ino) of /proc/thread-self/ns/net; if that fails the process aborts,
+// because a thread left in the wrong namespace would silently act on the wrong network.
+class NsGuard {
+ public:
+  NsGuard(const std::string& path, OpError* err);
+  ~NsGuard();
+  bool ok() const { return entered_; }
+  NsGuard(const NsGuard&) = delete;
+  NsGuard& operator=(const NsGuard&) = delete;
+
+ private:
+  bool entered_ = false;
+};
+
+// Brings the calling worker thread back home after an unshare(CLONE_NEWNET) (aborts on failure).
+void ReturnHome();
+
+}  // namespace nk
