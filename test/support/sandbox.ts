@@ -1,0 +1,68 @@
+/**
+ * Names and witnesses for tests. Every test works only in namespaces it creates, under names that
+ * carry this run's prefix, so the global teardown can prove nothing was left behind and parallel
+ * runs never collide.
+ */
+import { execFileSync, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { netns, type Netns } from '../../lib/index';
+
+const execFileP = promisify(execFile);
+
+/** Set by global-setup for the whole run; a fallback keeps single files runnable. */
+export const RUN = process.env.NK_TEST_RUN ?? `x${randomBytes(2).toString('hex')}`;
+/** Every namespace a test makes starts with this. */
+export const NS_PREFIX = `nkt-${RUN}-`;
+
+let counter = 0;
+
+/** A fresh namespace name: nkt-RUN-TAG-N */
+export function nsName(tag: string): string {
+  return `${NS_PREFIX}${tag}-${process.pid % 1000}-${counter++}`;
+}
+
+/** A fresh interface name of at most 15 bytes: TAG + short random suffix. */
+export function ifName(tag: string): string {
+  const suffix = randomBytes(3).toString('hex');
+  return `${tag.slice(0, 15 - suffix.length)}${suffix}`;
+}
+
+/** Creates namespaces and deletes them (whatever happened) when the test ends. */
+export class Sandbox {
+  private readonly made: Netns[] = [];
+
+  async ns(tag: string, options?: Parameters<typeof netns.create>[1]): Promise<Netns> {
+    const ns = await netns.create(nsName(tag), options);
+    this.made.push(ns);
+    return ns;
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all(this.made.splice(0).map((ns) => ns.delete({ missingOk: true })));
+  }
+}
+
+/** `ip -j [-n NAME] ARGS` parsed: the independent witness. */
+export function ipJson<T = Record<string, unknown>[]>(ns: Netns | undefined, ...args: string[]): T {
+  const full = ns?.name ? ['-j', '-n', ns.name, ...args] : ['-j', ...args];
+  const out = execFileSync('ip', full, { encoding: 'utf8' });
+  return (out.trim() ? JSON.parse(out) : []) as T;
+}
+
+export function ip(...args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8' });
+}
+
+export async function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return execFileP(cmd, args, { encoding: 'utf8' });
+}
+
+/** Names under /run/netns that belong to this run. */
+export function leftoverNamespaces(): string[] {
+  try {
+    return require('node:fs').readdirSync('/run/netns').filter((n: string) => n.startsWith(NS_PREFIX));
+  } catch {
+    return [];
+  }
+}
