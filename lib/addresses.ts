@@ -1,7 +1,7 @@
 /** IPv4 and IPv6 addresses of one namespace's links. */
 import { call, isNotFound } from './errors';
 import { AF, familyFromAf, parseCidr, type Family } from './ip';
-import { native, type NativeAddrChange } from './native';
+import { native, type NativeAddr, type NativeAddrChange } from './native';
 import * as validate from './validate';
 import type { Netns } from './netns';
 
@@ -33,6 +33,24 @@ export interface Address {
 }
 
 const SCOPES: Record<number, Address['scope']> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
+
+/** The addon's address record as the typed Address, shared by list() and the event stream (lib/watch.ts). */
+export function toAddress(a: NativeAddr, names: ReadonlyMap<number, string>): Address {
+  const dev = names.get(a.index) ?? String(a.index);
+  const addr: Address = {
+    dev,
+    index: a.index,
+    family: familyFromAf(a.family),
+    address: a.address,
+    prefixLength: a.prefixlen,
+    cidr: `${a.address}/${a.prefixlen}`,
+    scope: SCOPES[a.scope] ?? a.scope,
+    flags: a.flags,
+  };
+  if (a.label && a.label !== dev) addr.label = a.label;
+  if (a.broadcast) addr.broadcast = a.broadcast;
+  return addr;
+}
 
 export interface AddressFilter {
   dev?: string;
@@ -82,25 +100,7 @@ export class Addresses {
       call(ctx, () => native.linkList(this.ns.path)),
     ]);
     const names = new Map(links.map((l) => [l.index, l.name]));
-    const out: Address[] = [];
-    for (const a of raw) {
-      const dev = names.get(a.index) ?? String(a.index);
-      if (filter.dev !== undefined && dev !== filter.dev) continue;
-      const addr: Address = {
-        dev,
-        index: a.index,
-        family: familyFromAf(a.family),
-        address: a.address,
-        prefixLength: a.prefixlen,
-        cidr: `${a.address}/${a.prefixlen}`,
-        scope: SCOPES[a.scope] ?? a.scope,
-        flags: a.flags,
-      };
-      if (a.label && a.label !== dev) addr.label = a.label;
-      if (a.broadcast) addr.broadcast = a.broadcast;
-      out.push(addr);
-    }
-    return out;
+    return raw.map((a) => toAddress(a, names)).filter((a) => filter.dev === undefined || a.dev === filter.dev);
   }
 
   /** Removes every address (of one link and/or family). Equivalent to: `ip [-4|-6] addr flush [dev DEV]` */

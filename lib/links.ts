@@ -225,43 +225,49 @@ export class Links {
 
   private async toLinks(raw: NativeLink[], all: NativeLink[]): Promise<Link[]> {
     const byIndex = new Map(all.map((l) => [l.index, l.name]));
-    const names = await this.peerNamespaceNames(raw);
-    return raw.map((l) => {
-      const link: Link = {
-        index: l.index,
-        name: l.name,
-        kind: l.kind || (l.flags & IFF_LOOPBACK ? 'loopback' : 'device'),
-        mac: l.mac,
-        mtu: l.mtu,
-        up: (l.flags & IFF_UP) !== 0,
-        operstate: l.operstate,
-        group: l.group,
-        flags: l.flags,
-      };
-      if (l.master) {
-        link.masterIndex = l.master;
-        link.master = byIndex.get(l.master);
-      }
-      if (l.peerIndex && l.peerIndex !== l.index) {
-        link.peer = { index: l.peerIndex };
-        if (l.linkNetnsId >= 0) {
-          link.peer.netnsId = l.linkNetnsId;
-          link.peer.netns = names.get(l.linkNetnsId);
-        }
-      }
-      return link;
-    });
+    const names = await peerNamespaceNames(this.ns.path, raw);
+    return raw.map((l) => toLink(l, byIndex, names));
   }
+}
 
-  /** nsid -> /run/netns name (as `ip link` prints "link-netns NAME"), only when some link needs it. */
-  private async peerNamespaceNames(raw: NativeLink[]): Promise<Map<number, string>> {
-    const out = new Map<number, string>();
-    if (!raw.some((l) => l.linkNetnsId >= 0)) return out;
-    const candidates = await listNamespaces();
-    const ids = await native.netnsIds(this.ns.path, candidates.map((c) => c.path)).catch(() => [] as number[]);
-    ids.forEach((id, i) => {
-      if (id >= 0 && !out.has(id)) out.set(id, candidates[i].name!);
-    });
-    return out;
+/**
+ * The addon's link record as the typed Link, shared by list() and the event stream (lib/watch.ts).
+ * `names`: ifindex -> name in the same namespace (for the master); `netnsNames`: nsid -> /run/netns name.
+ */
+export function toLink(l: NativeLink, names: ReadonlyMap<number, string>, netnsNames: ReadonlyMap<number, string>): Link {
+  const link: Link = {
+    index: l.index,
+    name: l.name,
+    kind: l.kind || (l.flags & IFF_LOOPBACK ? 'loopback' : 'device'),
+    mac: l.mac,
+    mtu: l.mtu,
+    up: (l.flags & IFF_UP) !== 0,
+    operstate: l.operstate,
+    group: l.group,
+    flags: l.flags,
+  };
+  if (l.master) {
+    link.masterIndex = l.master;
+    link.master = names.get(l.master);
   }
+  if (l.peerIndex && l.peerIndex !== l.index) {
+    link.peer = { index: l.peerIndex };
+    if (l.linkNetnsId >= 0) {
+      link.peer.netnsId = l.linkNetnsId;
+      link.peer.netns = netnsNames.get(l.linkNetnsId);
+    }
+  }
+  return link;
+}
+
+/** nsid -> /run/netns name (as `ip link` prints "link-netns NAME"), only when some link needs it. */
+export async function peerNamespaceNames(nsPath: string, raw: readonly NativeLink[]): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  if (!raw.some((l) => l.linkNetnsId >= 0)) return out;
+  const candidates = await listNamespaces();
+  const ids = await native.netnsIds(nsPath, candidates.map((c) => c.path)).catch(() => [] as number[]);
+  ids.forEach((id, i) => {
+    if (id >= 0 && !out.has(id)) out.set(id, candidates[i].name!);
+  });
+  return out;
 }

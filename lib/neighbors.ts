@@ -1,7 +1,7 @@
 /** Neighbour (ARP / NDP) entries of one namespace. */
 import { call, isNotFound } from './errors';
 import { AF, familyFromAf, parseAddress, type Family } from './ip';
-import { native } from './native';
+import { native, type NativeNeigh } from './native';
 import * as validate from './validate';
 import type { Netns } from './netns';
 
@@ -34,6 +34,15 @@ function stateName(bits: number): string {
   return 'none';
 }
 
+/**
+ * The addon's neighbour record as the typed Neighbor, shared by list() and the event stream
+ * (lib/watch.ts); undefined for entries that are not ARP/NDP (bridge forwarding entries).
+ */
+export function toNeighbor(n: NativeNeigh, names: ReadonlyMap<number, string>): Neighbor | undefined {
+  if (n.family !== AF[4] && n.family !== AF[6]) return undefined;
+  return { dev: names.get(n.index) ?? String(n.index), index: n.index, family: familyFromAf(n.family), address: n.address, mac: n.mac, state: stateName(n.state) };
+}
+
 export class Neighbors {
   constructor(private readonly ns: Netns) {}
 
@@ -44,8 +53,8 @@ export class Neighbors {
     const [raw, links] = await Promise.all([call(ctx, () => native.neighList(this.ns.path)), call(ctx, () => native.linkList(this.ns.path))]);
     const names = new Map(links.map((l) => [l.index, l.name]));
     return raw
-      .map((n) => ({ dev: names.get(n.index) ?? String(n.index), index: n.index, family: familyFromAf(n.family), address: n.address, mac: n.mac, state: stateName(n.state) }))
-      .filter((n) => (filter.dev === undefined || n.dev === filter.dev) && (filter.family === undefined || n.family === filter.family) && (n.family === 4 || n.family === 6));
+      .map((n) => toNeighbor(n, names))
+      .filter((n): n is Neighbor => n !== undefined && (filter.dev === undefined || n.dev === filter.dev) && (filter.family === undefined || n.family === filter.family));
   }
 
   /** Adds a static entry. Equivalent to: `ip neigh add ADDRESS lladdr MAC dev DEV nud permanent` */

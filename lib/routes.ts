@@ -1,7 +1,7 @@
 /** IPv4 and IPv6 routes of one namespace. */
 import { call, invalid, isNotFound } from './errors';
 import { AF, familyFromAf, parseAddress, parseCidr, type Family } from './ip';
-import { native, type NativeRouteChange } from './native';
+import { native, type NativeRoute, type NativeRouteChange } from './native';
 import * as validate from './validate';
 import type { Netns } from './netns';
 
@@ -103,6 +103,24 @@ export function toNativeRoute(spec: RouteSpec, forDelete = false): NativeRouteCh
   return change;
 }
 
+/** The addon's route record as the typed Route, shared by list() and the event stream (lib/watch.ts). */
+export function toRoute(r: NativeRoute, names: ReadonlyMap<number, string>): Route {
+  const dev = r.index ? names.get(r.index) : undefined;
+  const route: Route = {
+    family: familyFromAf(r.family),
+    to: r.dstLen === 0 ? 'default' : `${r.dst}/${r.dstLen}`,
+    metric: r.metric,
+    table: TABLE_NAME.get(r.table) ?? r.table,
+    scope: SCOPE_NAME.get(r.scope) ?? r.scope,
+    protocol: PROTOCOLS[r.protocol] ?? r.protocol,
+    type: TYPE_NAME.get(r.type) ?? r.type,
+  };
+  if (r.gateway) route.via = r.gateway;
+  if (dev) route.dev = dev;
+  if (r.src) route.src = r.src;
+  return route;
+}
+
 export interface RouteFilter {
   family?: Family;
   /** a table number or name, or 'all'; default 'main' */
@@ -149,20 +167,8 @@ export class Routes {
     const out: Route[] = [];
     for (const r of raw) {
       if (wantTable !== undefined && r.table !== wantTable) continue;
-      const dev = r.index ? names.get(r.index) : undefined;
-      if (filter.dev !== undefined && dev !== filter.dev) continue;
-      const route: Route = {
-        family: familyFromAf(r.family),
-        to: r.dstLen === 0 ? 'default' : `${r.dst}/${r.dstLen}`,
-        metric: r.metric,
-        table: TABLE_NAME.get(r.table) ?? r.table,
-        scope: SCOPE_NAME.get(r.scope) ?? r.scope,
-        protocol: PROTOCOLS[r.protocol] ?? r.protocol,
-        type: TYPE_NAME.get(r.type) ?? r.type,
-      };
-      if (r.gateway) route.via = r.gateway;
-      if (dev) route.dev = dev;
-      if (r.src) route.src = r.src;
+      const route = toRoute(r, names);
+      if (filter.dev !== undefined && route.dev !== filter.dev) continue;
       out.push(route);
     }
     return out;

@@ -1,6 +1,7 @@
 // Addresses (IPv4 and IPv6): add, delete, list. The ip(8) equivalents are in lib/addresses.ts.
+#include "addr.h"
+
 #include <linux/if_addr.h>
-#include <netlink/route/addr.h>
 
 #include <cerrno>
 #include <vector>
@@ -12,13 +13,20 @@
 
 namespace nk {
 
-namespace {
-
-struct AddrInfo {
-  int index = 0, family = 0, prefixlen = 0, scope = 0;
-  uint32_t flags = 0;
-  std::string address, label, peer, broadcast;
-};
+AddrInfo ReadAddr(rtnl_addr* a) {
+  AddrInfo info;
+  info.index = rtnl_addr_get_ifindex(a);
+  info.family = rtnl_addr_get_family(a);
+  info.address = AddrToString(rtnl_addr_get_local(a));
+  info.prefixlen = rtnl_addr_get_prefixlen(a);
+  info.scope = rtnl_addr_get_scope(a);
+  info.flags = rtnl_addr_get_flags(a);
+  if (const char* l = rtnl_addr_get_label(a)) info.label = l;
+  nl_addr* peer = rtnl_addr_get_peer(a);
+  if (peer && nl_addr_cmp(peer, rtnl_addr_get_local(a)) != 0) info.peer = AddrToString(peer);
+  info.broadcast = AddrToString(rtnl_addr_get_broadcast(a));
+  return info;
+}
 
 Napi::Object AddrToJs(Napi::Env env, const AddrInfo& a) {
   Napi::Object o = Napi::Object::New(env);
@@ -33,6 +41,8 @@ Napi::Object AddrToJs(Napi::Env env, const AddrInfo& a) {
   if (!a.broadcast.empty()) o.Set("broadcast", a.broadcast);
   return o;
 }
+
+namespace {
 
 // add/delete share one shape: { dev, address, prefixlen, family, broadcast?, label?, scope?, noDad? }
 class ChangeJob : public Job {
@@ -106,18 +116,7 @@ class ListJob : public Job {
     for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
       auto* a = reinterpret_cast<rtnl_addr*>(o);
       if (family_ != AF_UNSPEC && rtnl_addr_get_family(a) != family_) continue;
-      AddrInfo info;
-      info.index = rtnl_addr_get_ifindex(a);
-      info.family = rtnl_addr_get_family(a);
-      info.address = AddrToString(rtnl_addr_get_local(a));
-      info.prefixlen = rtnl_addr_get_prefixlen(a);
-      info.scope = rtnl_addr_get_scope(a);
-      info.flags = rtnl_addr_get_flags(a);
-      if (const char* l = rtnl_addr_get_label(a)) info.label = l;
-      nl_addr* peer = rtnl_addr_get_peer(a);
-      if (peer && nl_addr_cmp(peer, rtnl_addr_get_local(a)) != 0) info.peer = AddrToString(peer);
-      info.broadcast = AddrToString(rtnl_addr_get_broadcast(a));
-      addrs_.push_back(std::move(info));
+      addrs_.push_back(ReadAddr(a));
     }
   }
   Napi::Value Result(Napi::Env env) override {

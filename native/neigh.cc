@@ -1,6 +1,7 @@
 // Neighbours (ARP and NDP entries): add, delete, list. The ip(8) equivalents are in lib/neighbors.ts.
+#include "neigh.h"
+
 #include <linux/neighbour.h>
-#include <netlink/route/neighbour.h>
 
 #include <cerrno>
 #include <vector>
@@ -12,12 +13,33 @@
 
 namespace nk {
 
-namespace {
+NeighInfo ReadNeigh(rtnl_neigh* n) {
+  NeighInfo info;
+  info.index = rtnl_neigh_get_ifindex(n);
+  info.family = rtnl_neigh_get_family(n);
+  info.state = rtnl_neigh_get_state(n);
+  info.flags = static_cast<int>(rtnl_neigh_get_flags(n));
+  info.address = AddrToString(rtnl_neigh_get_dst(n));
+  nl_addr* ll = rtnl_neigh_get_lladdr(n);
+  if (ll && nl_addr_get_len(ll) == 6) {
+    char buf[32];
+    info.mac = nl_addr2str(ll, buf, sizeof(buf));
+  }
+  return info;
+}
 
-struct NeighInfo {
-  int index = 0, family = 0, state = 0, flags = 0;
-  std::string address, mac;
-};
+Napi::Object NeighToJs(Napi::Env env, const NeighInfo& n) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("index", n.index);
+  o.Set("family", n.family);
+  o.Set("address", n.address);
+  o.Set("mac", n.mac);
+  o.Set("state", n.state);
+  o.Set("flags", n.flags);
+  return o;
+}
+
+namespace {
 
 class ChangeJob : public Job {
  public:
@@ -82,32 +104,12 @@ class ListJob : public Job {
     NlCache cache(raw);
     for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
       auto* n = reinterpret_cast<rtnl_neigh*>(o);
-      NeighInfo info;
-      info.index = rtnl_neigh_get_ifindex(n);
-      info.family = rtnl_neigh_get_family(n);
-      info.state = rtnl_neigh_get_state(n);
-      info.flags = static_cast<int>(rtnl_neigh_get_flags(n));
-      info.address = AddrToString(rtnl_neigh_get_dst(n));
-      nl_addr* ll = rtnl_neigh_get_lladdr(n);
-      if (ll && nl_addr_get_len(ll) == 6) {
-        char buf[32];
-        info.mac = nl_addr2str(ll, buf, sizeof(buf));
-      }
-      neighs_.push_back(std::move(info));
+      neighs_.push_back(ReadNeigh(n));
     }
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array out = Napi::Array::New(env, neighs_.size());
-    for (size_t i = 0; i < neighs_.size(); i++) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("index", neighs_[i].index);
-      o.Set("family", neighs_[i].family);
-      o.Set("address", neighs_[i].address);
-      o.Set("mac", neighs_[i].mac);
-      o.Set("state", neighs_[i].state);
-      o.Set("flags", neighs_[i].flags);
-      out.Set(i, o);
-    }
+    for (size_t i = 0; i < neighs_.size(); i++) out.Set(i, NeighToJs(env, neighs_[i]));
     return out;
   }
 

@@ -1,6 +1,7 @@
 // Routes (IPv4 and IPv6): add, replace, delete, list. The ip(8) equivalents are in lib/routes.ts.
+#include "route.h"
+
 #include <linux/rtnetlink.h>
-#include <netlink/route/route.h>
 
 #include <cerrno>
 #include <vector>
@@ -12,13 +13,26 @@
 
 namespace nk {
 
-namespace {
-
-struct RouteInfo {
-  int family = 0, dstLen = 0, scope = 0, protocol = 0, type = 0, index = 0;
-  uint32_t table = 0, metric = 0;
-  std::string dst, gateway, src;
-};
+RouteInfo ReadRoute(rtnl_route* r) {
+  RouteInfo info;
+  info.family = rtnl_route_get_family(r);
+  nl_addr* dst = rtnl_route_get_dst(r);
+  info.dstLen = dst ? nl_addr_get_prefixlen(dst) : 0;
+  info.dst = AddrToString(dst);
+  if (info.dst.empty()) info.dst = info.family == AF_INET6 ? "::" : "0.0.0.0";
+  info.table = rtnl_route_get_table(r);
+  info.metric = rtnl_route_get_priority(r);
+  info.scope = rtnl_route_get_scope(r);
+  info.protocol = rtnl_route_get_protocol(r);
+  info.type = rtnl_route_get_type(r);
+  info.src = AddrToString(rtnl_route_get_pref_src(r));
+  if (rtnl_route_get_nnexthops(r) > 0) {
+    rtnl_nexthop* nh = rtnl_route_nexthop_n(r, 0);
+    info.index = rtnl_route_nh_get_ifindex(nh);
+    info.gateway = AddrToString(rtnl_route_nh_get_gateway(nh));
+  }
+  return info;
+}
 
 Napi::Object RouteToJs(Napi::Env env, const RouteInfo& r) {
   Napi::Object o = Napi::Object::New(env);
@@ -35,6 +49,8 @@ Napi::Object RouteToJs(Napi::Env env, const RouteInfo& r) {
   o.Set("src", r.src);
   return o;
 }
+
+namespace {
 
 enum class Mode { Add, Replace, Delete };
 
@@ -142,24 +158,7 @@ class ListJob : public Job {
     NlCache cache(raw);
     for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
       auto* r = reinterpret_cast<rtnl_route*>(o);
-      RouteInfo info;
-      info.family = rtnl_route_get_family(r);
-      nl_addr* dst = rtnl_route_get_dst(r);
-      info.dstLen = dst ? nl_addr_get_prefixlen(dst) : 0;
-      info.dst = AddrToString(dst);
-      if (info.dst.empty()) info.dst = info.family == AF_INET6 ? "::" : "0.0.0.0";
-      info.table = rtnl_route_get_table(r);
-      info.metric = rtnl_route_get_priority(r);
-      info.scope = rtnl_route_get_scope(r);
-      info.protocol = rtnl_route_get_protocol(r);
-      info.type = rtnl_route_get_type(r);
-      info.src = AddrToString(rtnl_route_get_pref_src(r));
-      if (rtnl_route_get_nnexthops(r) > 0) {
-        rtnl_nexthop* nh = rtnl_route_nexthop_n(r, 0);
-        info.index = rtnl_route_nh_get_ifindex(nh);
-        info.gateway = AddrToString(rtnl_route_nh_get_gateway(nh));
-      }
-      routes_.push_back(std::move(info));
+      routes_.push_back(ReadRoute(r));
     }
   }
   Napi::Value Result(Napi::Env env) override {
