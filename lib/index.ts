@@ -16,6 +16,7 @@ export const netns = {
   current: netnsApi.current,
   list: netnsApi.list,
   delete: netnsApi.remove,
+  watch: netnsApi.watch,
   RUN_DIR: netnsApi.RUN_DIR,
 };
 
@@ -28,3 +29,22 @@ export type { Neighbor, NeighborSpec, NeighborState, Neighbors } from './neighbo
 export type { Sysctl } from './sysctl';
 export type { ExecOptions, ExecResult, SpawnOptions } from './process';
 export type { Family, Cidr } from './ip';
+export {
+  NetworkState,
+  NetworkWatch,
+  NamespaceWatch,
+  linkKey,
+  addressKey,
+  routeKey,
+  neighborKey,
+  type NetworkEvent,
+  type LinkEvent,
+  type AddressEvent,
+  type RouteEvent,
+  type NeighborEvent,
+  type ResyncEvent,
+  type WatchAction,
+  type WatchOptions,
+  type NamespaceEvent,
+  type NamespaceWatchOptions,
+} from './watch';

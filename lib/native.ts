@@ -137,6 +137,39 @@ export interface NativeNeigh {
   flags: number;
 }
 
+/** One change as the kernel announced it (RTM_NEW* / RTM_DEL*), in the list calls' record shapes. */
+export type NativeWatchEvent =
+  | { kind: 'link'; del: boolean; link: NativeLink }
+  | { kind: 'addr'; del: boolean; addr: NativeAddr }
+  | { kind: 'route'; del: boolean; route: NativeRoute }
+  | { kind: 'neigh'; del: boolean; neigh: NativeNeigh };
+
+/** A fresh dump: where a stream starts ('initial') and how it recovers from lost events ('overflow'). */
+export interface NativeWatchSnapshot {
+  reason: 'initial' | 'overflow';
+  /** always dumped: the other kinds name their devices */
+  links: NativeLink[];
+  addrs: NativeAddr[];
+  routes: NativeRoute[];
+  neighs: NativeNeigh[];
+}
+
+/** One delivery: the snapshot (if any) comes before the events; `closed` is the last delivery. */
+export interface NativeWatchBatch {
+  resync?: NativeWatchSnapshot;
+  events: NativeWatchEvent[];
+  /** the stream failed (it is closed too) */
+  error?: NativeFailure;
+  closed?: true;
+}
+
+export interface NativeWatchOptions {
+  /** bits: 1 links, 2 addresses, 4 routes, 8 neighbours */
+  kinds: number;
+  /** bytes for the multicast socket's receive buffer */
+  receiveBuffer: number;
+}
+
 export interface NativeAddon {
   /** unshare + bind mount onto `path` (created O_EXCL); `sysctls` are written inside the new namespace first. */
   netnsCreate(runDir: string, path: string, sysctls: Array<[string, string]>): Promise<void>;
@@ -168,6 +201,13 @@ export interface NativeAddon {
   /** `key` is a path below /proc/sys (net/ipv4/ip_forward). */
   sysctlGet(ns: string, key: string): Promise<string>;
   sysctlSet(ns: string, key: string, value: string): Promise<void>;
+
+  /** Subscribes (sockets opened inside `ns`); resolves with the subscription id. `onBatch` runs on the main thread. */
+  watchOpen(ns: string, options: NativeWatchOptions, onBatch: (batch: NativeWatchBatch) => void): Promise<number>;
+  /** Stops (true) or resumes (false) reading the subscription's socket. */
+  watchPause(id: number, paused: boolean): void;
+  /** Closes both sockets; the last batch (`closed: true`) follows. */
+  watchClose(id: number): void;
 }
 
 function load(): NativeAddon {

@@ -16,6 +16,7 @@ import { Sysctl } from './sysctl';
 import { exec, spawn, type ExecOptions, type ExecResult, type SpawnOptions } from './process';
 import type { ChildProcess } from 'node:child_process';
 import * as validate from './validate';
+import { watchNamespaces, watchNetwork, type NamespaceWatch, type NamespaceWatchOptions, type NetworkWatch, type WatchOptions } from './watch';
 
 /** Where named namespaces live (iproute2's NETNS_RUN_DIR). */
 export const RUN_DIR = '/run/netns';
@@ -89,6 +90,17 @@ export class Netns implements AsyncDisposable {
       throw invalid('ERR_NETNS_INVALID_ARG', `namespace ${this.path} has no name under ${RUN_DIR}; only named namespaces can be deleted`);
     }
     await deleteByName(this.name, options);
+  }
+
+  /**
+   * Changes to this namespace's links, addresses, routes and neighbours as typed events, in the
+   * shapes the list calls return. Equivalent to: `ip -n NAME monitor link address route neigh`
+   * ```ts
+   * for await (const e of ns.watch({ addresses: true })) if (e.type === 'address') console.log(e.action, e.address.cidr);
+   * ```
+   */
+  watch(options: WatchOptions = {}): NetworkWatch {
+    return watchNetwork(this.path, this.label, options);
   }
 
   /** Closes this namespace's cached netlink socket (it is reopened on the next call). */
@@ -214,6 +226,14 @@ async function deleteByName(name: string, options: DeleteOptions): Promise<void>
 /** Deletes a named namespace. Equivalent to: `ip netns delete NAME` */
 export function remove(name: string, options: DeleteOptions = {}): Promise<void> {
   return deleteByName(name, options);
+}
+
+/**
+ * Named namespaces appearing and disappearing under /run/netns, made by us or any other tool.
+ * Equivalent to: `ip netns monitor`
+ */
+export function watch(options: NamespaceWatchOptions = {}): NamespaceWatch {
+  return watchNamespaces(RUN_DIR, options);
 }
 
 export { NetnsError };

@@ -1,0 +1,596 @@
+// Typed event streams (`ip monitor link address route neigh`), the native half of lib/watch.ts.
+//
+// A subscription owns two rtnetlink sockets, both opened inside the watched namespace on a worker
+// thread (a socket stays bound to the namespace it was created in): one joined to the multicast
+// groups asked for, one for the dumps that start the stream and repair it after a loss.
+//
+// One addon thread, `nk-watch`, serves every subscription with epoll. Reading is cheap and never
+// blocks, so one thread scales to hundreds of watched namespaces where a thread each would not;
+// it never changes namespace (sockets are opened by the worker pool) and only dumps, on its own
+// per-subscription socket, when a stream starts or must resync.
+//
+// Events reach JavaScript in batches through one thread-safe function per subscription. The number
+// of batches in flight per subscription is capped (kMaxInflight); at the cap, and while JavaScript
+// has paused the subscription (its queue limit is reached), the thread stops reading that socket.
+// The kernel then buffers (receive buffer sized for bursts) and, once full, drops and reports
+// ENOBUFS; the stream answers with a resync: it discards what the socket still holds (it predates
+// the loss) and delivers a fresh dump, after which events continue. A consumer that replaces its
+// state with the dump and applies later events ends with the true state. Memory is bounded by the
+// receive buffer, kMaxInflight batches of at most kMaxBatch events, and the JavaScript queue limit.
+#include <linux/if_addr.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netlink/msg.h>
+#include <netlink/route/link.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <fcntl.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "addon.h"
+#include "addr.h"
+#include "link.h"
+#include "neigh.h"
+#include "nl_object.h"
+#include "route.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+namespace nk {
+
+namespace {
+
+// What a subscription asks for (lib/watch.ts sends the same bits). Links are always joined: the
+// other kinds name their device, and lib/ keeps the index -> name map from link events. Route
+// streams get address events as well (see Wanted()).
+enum Kinds : uint32_t { kLinks = 1, kAddrs = 2, kRoutes = 4, kNeighs = 8 };
+
+constexpr int kMaxInflight = 4;     // batches handed to JavaScript and not yet delivered
+constexpr size_t kMaxBatch = 512;   // events per batch (one turn of one subscription)
+constexpr size_t kRecvBuffer = 1 << 16;
+constexpr int kDumpTimeoutSec = 10;  // a dump that stalls this long fails the stream
+
+struct Event {
+  enum Kind { Link, Addr, Route, Neigh } kind;
+  bool del = false;
+  std::variant<LinkInfo, AddrInfo, RouteInfo, NeighInfo> obj;
+};
+
+struct Snapshot {
+  std::string reason;  // "initial" or "overflow"
+  std::vector<LinkInfo> links;
+  std::vector<AddrInfo> addrs;
+  std::vector<RouteInfo> routes;
+  std::vector<NeighInfo> neighs;
+};
+
+struct Subscription;
+
+// One delivery to JavaScript: an optional snapshot first, then events in kernel order; or the
+// end of the stream (closed, or failed with `error`).
+struct Batch {
+  std::shared_ptr<Subscription> sub;
+  std::unique_ptr<Snapshot> resync;
+  std::vector<Event> events;
+  OpError error;
+  bool closed = false;
+};
+
+void CallJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, Batch* raw);
+using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Batch, CallJs>;
+
+struct NlSockFree {
+  void operator()(nl_sock* s) const { nl_socket_free(s); }
+};
+using NlSock = std::unique_ptr<nl_sock, NlSockFree>;
+
+struct Subscription {
+  uint32_t id = 0;
+  std::string ns;
+  uint32_t kinds = 0;
+  int receiveBuffer = 0;
+  Fd events;     // multicast socket, non-blocking
+  NlSock dumps;  // dump socket (blocking, with a receive timeout)
+  Tsfn tsfn;
+  std::atomic<int> inflight{0};
+
+  // Owned by the nk-watch thread once registered.
+  bool paused = false;
+  bool armed = false;
+  bool resyncPending = true;
+  const char* resyncReason = "initial";
+
+  ~Subscription() {
+    if (tsfn) tsfn.Release();  // from any thread; the function finalises once its queue drained
+  }
+};
+
+// ---- The nk-watch thread ----------------------------------------------------------------------
+
+class Watcher {
+ public:
+  Watcher() {
+    ep_ = Fd(epoll_create1(EPOLL_CLOEXEC));
+    wake_ = Fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = 0;  // subscription ids start at 1
+    epoll_ctl(ep_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~Watcher() {
+    Post([](Watcher& w) { w.stopping_ = true; });
+    thread_.join();
+  }
+
+  void Add(std::shared_ptr<Subscription> s) {
+    Post([s](Watcher& w) { w.subs_[s->id] = s; });
+  }
+  void Pause(uint32_t id, bool paused) {
+    Post([id, paused](Watcher& w) {
+      auto it = w.subs_.find(id);
+      if (it != w.subs_.end()) it->second->paused = paused;
+    });
+  }
+  void Close(uint32_t id) {
+    Post([id](Watcher& w) { w.Finish(id, nullptr); });
+  }
+  // A batch was delivered: a subscription held back at the cap may read again.
+  void Poke() {
+    uint64_t one = 1;
+    ssize_t n = write(wake_.get(), &one, sizeof(one));
+    (void)n;
+  }
+
+ private:
+  using Command = std::function<void(Watcher&)>;
+
+  void Post(Command c) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      commands_.push_back(std::move(c));
+    }
+    Poke();
+  }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "nk-watch");
+    buffer_.resize(kRecvBuffer);
+    std::vector<epoll_event> ready(64);
+    while (!stopping_) {
+      RunCommands();
+      if (stopping_) break;
+      for (auto it = subs_.begin(); it != subs_.end();) {
+        auto s = (it++)->second;  // Resync may end the subscription
+        if (s->resyncPending && Eligible(*s)) Resync(s);
+      }
+      for (auto& [id, s] : subs_) Arm(*s, Eligible(*s) && !s->resyncPending);
+      int n = epoll_wait(ep_.get(), ready.data(), static_cast<int>(ready.size()), -1);
+      for (int i = 0; i < n; i++) {
+        uint64_t id = ready[i].data.u64;
+        if (id == 0) {
+          uint64_t count;
+          ssize_t r = read(wake_.get(), &count, sizeof(count));
+          (void)r;
+          continue;
+        }
+        auto it = subs_.find(static_cast<uint32_t>(id));
+        if (it != subs_.end() && Eligible(*it->second) && !it->second->resyncPending) ReadEvents(it->second);
+      }
+    }
+    for (auto& [id, s] : subs_) Arm(*s, false);
+    subs_.clear();  // releases the thread-safe functions; the environment is going away
+  }
+
+  void RunCommands() {
+    std::deque<Command> todo;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      todo.swap(commands_);
+    }
+    for (auto& c : todo) c(*this);
+  }
+
+  static bool Eligible(const Subscription& s) { return !s.paused && s.inflight.load() < kMaxInflight; }
+
+  void Arm(Subscription& s, bool want) {
+    if (want == s.armed) return;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = s.id;
+    epoll_ctl(ep_.get(), want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s.events.get(), &ev);
+    s.armed = want;
+  }
+
+  void Deliver(std::unique_ptr<Batch> b) {
+    Subscription& s = *b->sub;
+    s.inflight++;
+    if (s.tsfn.BlockingCall(b.get()) == napi_ok) {
+      b.release();  // CallJs owns it now
+    } else {
+      s.inflight--;  // the environment is shutting down
+    }
+  }
+
+  // Ends a subscription: closes both sockets here and now (the caller's fd count drops as soon as
+  // JavaScript sees the closing batch), then tells JavaScript, failed with `error` or closed.
+  void Finish(uint32_t id, const OpError* error) {
+    auto it = subs_.find(id);
+    if (it == subs_.end()) return;
+    std::shared_ptr<Subscription> s = it->second;
+    subs_.erase(it);
+    Arm(*s, false);
+    s->events.reset();
+    s->dumps.reset();
+    auto b = std::make_unique<Batch>();
+    b->sub = s;
+    if (error != nullptr) b->error = *error;
+    b->closed = true;
+    Deliver(std::move(b));
+  }
+
+  void ReadEvents(const std::shared_ptr<Subscription>& s) {
+    auto b = std::make_unique<Batch>();
+    b->sub = s;
+    while (b->events.size() < kMaxBatch) {
+      ssize_t n = recv(s->events.get(), buffer_.data(), buffer_.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        if (errno == ENOBUFS) {
+          // The kernel dropped events. What this batch holds predates the loss and is superseded
+          // by the resync's dump, so it goes too.
+          s->resyncPending = true;
+          s->resyncReason = "overflow";
+          return;
+        }
+        OpError e;
+        e.Set(errno, "watch", "receive events");
+        Finish(s->id, &e);
+        return;
+      }
+      Parse(*s, buffer_.data(), static_cast<size_t>(n), &b->events);
+    }
+    if (!b->events.empty()) Deliver(std::move(b));
+  }
+
+  static void Parse(const Subscription& s, char* data, size_t len, std::vector<Event>* out) {
+    for (auto* h = reinterpret_cast<nlmsghdr*>(data); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (!Wanted(s, h)) continue;
+      NlMsg msg(nlmsg_convert(h));
+      if (!msg) continue;
+      nlmsg_set_proto(msg.get(), NETLINK_ROUTE);
+      ParseArg arg{out, h->nlmsg_type};
+      nl_msg_parse(msg.get(), OnObject, &arg);
+    }
+  }
+
+  // Filters before parsing: only what the list calls would show.
+  static bool Wanted(const Subscription& s, const nlmsghdr* h) {
+    switch (h->nlmsg_type) {
+      case RTM_NEWLINK:
+      case RTM_DELLINK: {
+        // AF_BRIDGE messages describe bridge-port state, not the link itself; a DELLINK of that
+        // family only means "left the bridge".
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return false;
+        auto* m = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+        return m->ifi_family == AF_UNSPEC;
+      }
+      case RTM_NEWADDR:
+      case RTM_DELADDR:
+        // Also for route streams: removing an IPv4 address silently flushes routes using it as
+        // source, and lib/ reports that.
+        return (s.kinds & (kAddrs | kRoutes)) != 0;
+      case RTM_NEWROUTE:
+      case RTM_DELROUTE: {
+        if (!(s.kinds & kRoutes) || h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) return false;
+        auto* m = static_cast<const rtmsg*>(NLMSG_DATA(h));
+        // Cached clones (PMTU exceptions) are not routes of the table: a dump does not show them.
+        return (m->rtm_family == AF_INET || m->rtm_family == AF_INET6) && !(m->rtm_flags & RTM_F_CLONED);
+      }
+      case RTM_NEWNEIGH:
+      case RTM_DELNEIGH:
+        return (s.kinds & kNeighs) != 0;
+      default:
+        return false;  // RTM_GETNEIGH (application probes), NLMSG_* control messages
+    }
+  }
+
+  struct NlMsgFree {
+    void operator()(nl_msg* m) const { nlmsg_free(m); }
+  };
+  using NlMsg = std::unique_ptr<nl_msg, NlMsgFree>;
+
+  struct ParseArg {
+    std::vector<Event>* out;
+    uint16_t type;
+  };
+
+  static void OnObject(nl_object* o, void* p) {
+    auto* arg = static_cast<ParseArg*>(p);
+    Event e;
+    switch (arg->type) {
+      case RTM_NEWLINK:
+      case RTM_DELLINK:
+        e.kind = Event::Link;
+        e.del = arg->type == RTM_DELLINK;
+        e.obj = ReadLink(reinterpret_cast<rtnl_link*>(o));
+        break;
+      case RTM_NEWADDR:
+      case RTM_DELADDR:
+        e.kind = Event::Addr;
+        e.del = arg->type == RTM_DELADDR;
+        e.obj = ReadAddr(reinterpret_cast<rtnl_addr*>(o));
+        break;
+      case RTM_NEWROUTE:
+      case RTM_DELROUTE:
+        e.kind = Event::Route;
+        e.del = arg->type == RTM_DELROUTE;
+        e.obj = ReadRoute(reinterpret_cast<rtnl_route*>(o));
+        break;
+      default:
+        e.kind = Event::Neigh;
+        e.del = arg->type == RTM_DELNEIGH;
+        e.obj = ReadNeigh(reinterpret_cast<rtnl_neigh*>(o));
+    }
+    arg->out->push_back(std::move(e));
+  }
+
+  // Starts (or restarts) a stream from the true state: drop what the socket holds, then dump.
+  void Resync(const std::shared_ptr<Subscription>& s) {
+    // Everything queued now was sent before the loss (or before the start); replaying it on top of
+    // a newer dump could resurrect deleted objects. Events that arrive from here on are kept.
+    for (;;) {
+      ssize_t n = recv(s->events.get(), buffer_.data(), buffer_.size(), MSG_DONTWAIT);
+      if (n >= 0 || errno == EINTR || errno == ENOBUFS) continue;
+      break;
+    }
+    auto snap = std::make_unique<Snapshot>();
+    snap->reason = s->resyncReason;
+    OpError err;
+    if (!DumpAll(*s, snap.get(), &err)) {
+      Finish(s->id, &err);
+      return;
+    }
+    s->resyncPending = false;
+    auto b = std::make_unique<Batch>();
+    b->sub = s;
+    b->resync = std::move(snap);
+    Deliver(std::move(b));
+  }
+
+  static bool DumpAll(Subscription& s, Snapshot* snap, OpError* err) {
+    nl_sock* sk = s.dumps.get();
+    auto retry = [&](const char* what, auto&& alloc, auto&& each) {
+      for (int attempt = 0;; attempt++) {
+        nl_cache* raw = nullptr;
+        int rc = alloc(sk, &raw);
+        if (rc == -NLE_DUMP_INTR && attempt < 10) continue;
+        if (rc < 0) {
+          err->Set(errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : EIO, "watch",
+                   std::string(what) + ": " + nl_geterror(rc));
+          return false;
+        }
+        NlCache cache(raw);
+        for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) each(o);
+        return true;
+      }
+    };
+    if (!retry("dump links", [](nl_sock* k, nl_cache** c) { return rtnl_link_alloc_cache(k, AF_UNSPEC, c); },
+               [&](nl_object* o) { snap->links.push_back(ReadLink(reinterpret_cast<rtnl_link*>(o))); }))
+      return false;
+    if ((s.kinds & (kAddrs | kRoutes)) &&
+        !retry("dump addresses", [](nl_sock* k, nl_cache** c) { return rtnl_addr_alloc_cache(k, c); },
+               [&](nl_object* o) { snap->addrs.push_back(ReadAddr(reinterpret_cast<rtnl_addr*>(o))); }))
+      return false;
+    if ((s.kinds & kRoutes) &&
+        !retry("dump routes", [](nl_sock* k, nl_cache** c) { return rtnl_route_alloc_cache(k, AF_UNSPEC, 0, c); },
+               [&](nl_object* o) { snap->routes.push_back(ReadRoute(reinterpret_cast<rtnl_route*>(o))); }))
+      return false;
+    if ((s.kinds & kNeighs) &&
+        !retry("dump neighbors", [](nl_sock* k, nl_cache** c) { return rtnl_neigh_alloc_cache(k, c); },
+               [&](nl_object* o) { snap->neighs.push_back(ReadNeigh(reinterpret_cast<rtnl_neigh*>(o))); }))
+      return false;
+    return true;
+  }
+
+  Fd ep_, wake_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::deque<Command> commands_;
+  bool stopping_ = false;  // nk-watch thread only
+  std::map<uint32_t, std::shared_ptr<Subscription>> subs_;  // nk-watch thread only
+  std::vector<char> buffer_;
+};
+
+Watcher* watcher = nullptr;
+
+Watcher& TheWatcher() {
+  if (watcher == nullptr) watcher = new Watcher();  // main thread only: started by the first watch
+  return *watcher;
+}
+
+template <typename T>
+Napi::Array ToArray(Napi::Env env, const std::vector<T>& v, Napi::Object (*conv)(Napi::Env, const T&)) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) a.Set(i, conv(env, v[i]));
+  return a;
+}
+
+Napi::Object EventToJs(Napi::Env env, const Event& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("del", e.del);
+  switch (e.kind) {
+    case Event::Link:
+      o.Set("kind", "link");
+      o.Set("link", LinkToJs(env, std::get<LinkInfo>(e.obj)));
+      break;
+    case Event::Addr:
+      o.Set("kind", "addr");
+      o.Set("addr", AddrToJs(env, std::get<AddrInfo>(e.obj)));
+      break;
+    case Event::Route:
+      o.Set("kind", "route");
+      o.Set("route", RouteToJs(env, std::get<RouteInfo>(e.obj)));
+      break;
+    case Event::Neigh:
+      o.Set("kind", "neigh");
+      o.Set("neigh", NeighToJs(env, std::get<NeighInfo>(e.obj)));
+      break;
+  }
+  return o;
+}
+
+void CallJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, Batch* raw) {
+  std::unique_ptr<Batch> b(raw);
+  if (b == nullptr) return;
+  // Credit back first: even if JavaScript throws below, the subscription must not stall.
+  if (b->sub->inflight.fetch_sub(1) == kMaxInflight && watcher != nullptr) watcher->Poke();
+  if (env == nullptr) return;
+  Napi::HandleScope scope(env);
+  Napi::Object o = Napi::Object::New(env);
+  if (b->resync) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("reason", b->resync->reason);
+    r.Set("links", ToArray(env, b->resync->links, LinkToJs));
+    r.Set("addrs", ToArray(env, b->resync->addrs, AddrToJs));
+    r.Set("routes", ToArray(env, b->resync->routes, RouteToJs));
+    r.Set("neighs", ToArray(env, b->resync->neighs, NeighToJs));
+    o.Set("resync", r);
+  }
+  Napi::Array events = Napi::Array::New(env, b->events.size());
+  for (size_t i = 0; i < b->events.size(); i++) events.Set(i, EventToJs(env, b->events[i]));
+  o.Set("events", events);
+  if (b->error.failed()) o.Set("error", ErrorToJs(env, b->error));
+  if (b->closed) o.Set("closed", true);
+  try {
+    fn.Call({o});
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();  // surfaces as an uncaught exception, as for any callback
+  }
+}
+
+// ---- Opening: on a worker thread, inside the namespace ----------------------------------------
+
+class OpenJob : public Job {
+ public:
+  explicit OpenJob(std::shared_ptr<Subscription> s) : s_(std::move(s)) {}
+
+  void Execute() override {
+    Subscription& s = *s_;
+    {
+      // Both sockets belong to the namespace of the thread that creates them.
+      std::unique_ptr<NsGuard> guard;
+      if (!s.ns.empty()) {
+        guard = std::make_unique<NsGuard>(s.ns, &error);
+        if (!guard->ok()) return;
+      }
+      s.events = Fd(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
+      if (!s.events.valid()) {
+        error.Set(errno, "watch", "open netlink socket in " + s.ns);
+        return;
+      }
+      s.dumps = NlSock(nl_socket_alloc());
+      if (!s.dumps) {
+        error.Set(ENOMEM, "watch", "open netlink socket");
+        return;
+      }
+      if (nl_connect(s.dumps.get(), NETLINK_ROUTE) < 0) {
+        error.Set(errno ? errno : EIO, "watch", "open netlink socket in " + s.ns);
+        return;
+      }
+    }
+    int fd = s.events.get();
+    sockaddr_nl local{};
+    local.nl_family = AF_NETLINK;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+      error.Set(errno, "watch", "bind netlink socket");
+      return;
+    }
+    // Sized for bursts. SO_RCVBUFFORCE passes net.core.rmem_max (needs CAP_NET_ADMIN).
+    int size = s.receiveBuffer;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0) {
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    }
+    std::vector<unsigned> groups = {RTNLGRP_LINK};
+    if (s.kinds & (kAddrs | kRoutes)) groups.insert(groups.end(), {RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR});
+    if (s.kinds & kRoutes) groups.insert(groups.end(), {RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE});
+    if (s.kinds & kNeighs) groups.push_back(RTNLGRP_NEIGH);
+    for (unsigned g : groups) {
+      if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof(g)) != 0) {
+        error.Set(errno, "watch", "join rtnetlink group " + std::to_string(g));
+        return;
+      }
+    }
+    int dfd = nl_socket_get_fd(s.dumps.get());
+    fcntl(dfd, F_SETFD, FD_CLOEXEC);
+    timeval tv{kDumpTimeoutSec, 0};
+    setsockopt(dfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    TheWatcher().Add(s_);
+    return Napi::Number::New(env, s_->id);
+  }
+
+ private:
+  std::shared_ptr<Subscription> s_;
+};
+
+uint32_t next_id = 1;
+
+// watchOpen(ns, { kinds, receiveBuffer }, onBatch): Promise<id>
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = std::make_shared<Subscription>();
+  s->id = next_id++;
+  s->ns = info[0].As<Napi::String>().Utf8Value();
+  Napi::Object o = info[1].As<Napi::Object>();
+  s->kinds = o.Get("kinds").As<Napi::Number>().Uint32Value();
+  s->receiveBuffer = o.Get("receiveBuffer").As<Napi::Number>().Int32Value();
+  // Unlimited queue: the in-flight cap bounds it, and the thread must never block on it.
+  s->tsfn = Tsfn::New(env, info[2].As<Napi::Function>(), "netns-kit-watch", 0, 1);
+  return Submit(env, std::make_unique<OpenJob>(s));
+}
+
+Napi::Value Pause(const Napi::CallbackInfo& info) {
+  if (watcher != nullptr) watcher->Pause(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  if (watcher != nullptr) watcher->Close(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void InitWatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("watchOpen", Napi::Function::New(env, Open));
+  exports.Set("watchPause", Napi::Function::New(env, Pause));
+  exports.Set("watchClose", Napi::Function::New(env, Close));
+  env.AddCleanupHook([] {
+    delete watcher;
+    watcher = nullptr;
+  });
+}
+
+}  // namespace nk
