@@ -117,9 +117,13 @@ struct Subscription {
   bool resyncPending = true;
   const char* resyncReason = "initial";
 
-  ~Subscription() {
-    if (tsfn) tsfn.Release();  // from any thread; the function finalises once its queue drained
+  // The producer's end of the thread-safe function: called once, by whoever ends the
+  // subscription (the nk-watch thread, or the open job that failed). The function finalises once
+  // JavaScript has had every batch queued before.
+  void ReleaseJs() {
+    if (!released.exchange(true)) tsfn.Release();
   }
+  std::atomic<bool> released{false};
 };
 
 // ---- The nk-watch thread ----------------------------------------------------------------------
@@ -196,8 +200,11 @@ class Watcher {
         if (it != subs_.end() && Eligible(*it->second) && !it->second->resyncPending) ReadEvents(it->second);
       }
     }
-    for (auto& [id, s] : subs_) Arm(*s, false);
-    subs_.clear();  // releases the thread-safe functions; the environment is going away
+    for (auto& [id, s] : subs_) {
+      Arm(*s, false);
+      s->ReleaseJs();  // the environment is going away
+    }
+    subs_.clear();
   }
 
   void RunCommands() {
@@ -245,6 +252,7 @@ class Watcher {
     if (error != nullptr) b->error = *error;
     b->closed = true;
     Deliver(std::move(b));
+    s->ReleaseJs();
   }
 
   void ReadEvents(const std::shared_ptr<Subscription>& s) {
@@ -493,6 +501,9 @@ void CallJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, Batch* raw) {
 class OpenJob : public Job {
  public:
   explicit OpenJob(std::shared_ptr<Subscription> s) : s_(std::move(s)) {}
+  ~OpenJob() override {
+    if (!registered_) s_->ReleaseJs();  // failed: the stream never starts
+  }
 
   void Execute() override {
     Subscription& s = *s_;
@@ -548,11 +559,13 @@ class OpenJob : public Job {
 
   Napi::Value Result(Napi::Env env) override {
     TheWatcher().Add(s_);
+    registered_ = true;
     return Napi::Number::New(env, s_->id);
   }
 
  private:
   std::shared_ptr<Subscription> s_;
+  bool registered_ = false;
 };
 
 uint32_t next_id = 1;
