@@ -9,6 +9,7 @@
 #include "addon.h"
 #include "js_value.h"
 #include "link.h"
+#include "nl_dump.h"
 #include "nl_object.h"
 
 namespace nk {
@@ -151,15 +152,16 @@ class ListJob : public Job {
   void Execute() override {
     SocketLease lease(ns_, &error);
     if (!lease.ok()) return;
-    nl_cache* raw = nullptr;
-    if (!lease.Call("list routes", "", &error,
-                    [&](nl_sock* sk) { return rtnl_route_alloc_cache(sk, family_, 0, &raw); }))
-      return;
-    NlCache cache(raw);
-    for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
-      auto* r = reinterpret_cast<rtnl_route*>(o);
-      routes_.push_back(ReadRoute(r));
-    }
+    // Not a libnl route cache: it keeps one route per (table, prefix, metric) and would drop
+    // IPv6's per-link twins (fe80::/64 on every link). See nl_dump.h.
+    lease.Call("list routes", "", &error, [&](nl_sock* sk) {
+      routes_.clear();
+      return DumpObjects(sk, RTM_GETROUTE, family_, [&](nl_object* o, const nlmsghdr*) {
+        auto* r = reinterpret_cast<rtnl_route*>(o);
+        int f = rtnl_route_get_family(r);
+        if (f == AF_INET || f == AF_INET6) routes_.push_back(ReadRoute(r));
+      });
+    });
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array out = Napi::Array::New(env, routes_.size());

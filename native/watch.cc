@@ -46,6 +46,7 @@
 #include "addr.h"
 #include "link.h"
 #include "neigh.h"
+#include "nl_dump.h"
 #include "nl_object.h"
 #include "route.h"
 
@@ -315,8 +316,12 @@ class Watcher {
         return (m->rtm_family == AF_INET || m->rtm_family == AF_INET6) && !(m->rtm_flags & RTM_F_CLONED);
       }
       case RTM_NEWNEIGH:
-      case RTM_DELNEIGH:
-        return (s.kinds & kNeighs) != 0;
+      case RTM_DELNEIGH: {
+        // ARP and NDP only: a bridge's forwarding database (AF_BRIDGE) is not a neighbour table.
+        if (!(s.kinds & kNeighs) || h->nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg))) return false;
+        auto* m = static_cast<const ndmsg*>(NLMSG_DATA(h));
+        return m->ndm_family == AF_INET || m->ndm_family == AF_INET6;
+      }
       default:
         return false;  // RTM_GETNEIGH (application probes), NLMSG_* control messages
     }
@@ -385,38 +390,37 @@ class Watcher {
     Deliver(std::move(b));
   }
 
-  static bool DumpAll(Subscription& s, Snapshot* snap, OpError* err) {
-    nl_sock* sk = s.dumps.get();
-    auto retry = [&](const char* what, auto&& alloc, auto&& each) {
-      for (int attempt = 0;; attempt++) {
-        nl_cache* raw = nullptr;
-        int rc = alloc(sk, &raw);
-        if (rc == -NLE_DUMP_INTR && attempt < 10) continue;
-        if (rc < 0) {
-          err->Set(errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : EIO, "watch",
-                   std::string(what) + ": " + nl_geterror(rc));
-          return false;
-        }
-        NlCache cache(raw);
-        for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) each(o);
-        return true;
+  // One RTM_GET* dump on the subscription's dump socket, filtered and parsed like events.
+  static bool DumpKind(Subscription& s, int type, const char* what, std::vector<Event>* out, OpError* err) {
+    for (int attempt = 0;; attempt++) {
+      out->clear();
+      int rc = DumpObjects(s.dumps.get(), type, AF_UNSPEC, [&](nl_object* o, const nlmsghdr* h) {
+        if (!Wanted(s, h)) return;
+        ParseArg arg{out, h->nlmsg_type};
+        OnObject(o, &arg);
+      });
+      if (rc == -NLE_DUMP_INTR && attempt < 10) continue;  // the table changed during the dump
+      if (rc < 0) {
+        err->Set(rc == -NLE_AGAIN ? ETIMEDOUT : EIO, "watch", std::string(what) + ": " + nl_geterror(rc));
+        return false;
       }
-    };
-    if (!retry("dump links", [](nl_sock* k, nl_cache** c) { return rtnl_link_alloc_cache(k, AF_UNSPEC, c); },
-               [&](nl_object* o) { snap->links.push_back(ReadLink(reinterpret_cast<rtnl_link*>(o))); }))
-      return false;
-    if ((s.kinds & (kAddrs | kRoutes)) &&
-        !retry("dump addresses", [](nl_sock* k, nl_cache** c) { return rtnl_addr_alloc_cache(k, c); },
-               [&](nl_object* o) { snap->addrs.push_back(ReadAddr(reinterpret_cast<rtnl_addr*>(o))); }))
-      return false;
-    if ((s.kinds & kRoutes) &&
-        !retry("dump routes", [](nl_sock* k, nl_cache** c) { return rtnl_route_alloc_cache(k, AF_UNSPEC, 0, c); },
-               [&](nl_object* o) { snap->routes.push_back(ReadRoute(reinterpret_cast<rtnl_route*>(o))); }))
-      return false;
-    if ((s.kinds & kNeighs) &&
-        !retry("dump neighbors", [](nl_sock* k, nl_cache** c) { return rtnl_neigh_alloc_cache(k, c); },
-               [&](nl_object* o) { snap->neighs.push_back(ReadNeigh(reinterpret_cast<rtnl_neigh*>(o))); }))
-      return false;
+      return true;
+    }
+  }
+
+  static bool DumpAll(Subscription& s, Snapshot* snap, OpError* err) {
+    std::vector<Event> objects;
+    if (!DumpKind(s, RTM_GETLINK, "dump links", &objects, err)) return false;
+    for (auto& e : objects) snap->links.push_back(std::move(std::get<LinkInfo>(e.obj)));
+    if ((s.kinds & (kAddrs | kRoutes)) && !DumpKind(s, RTM_GETADDR, "dump addresses", &objects, err)) return false;
+    if (s.kinds & (kAddrs | kRoutes))
+      for (auto& e : objects) snap->addrs.push_back(std::move(std::get<AddrInfo>(e.obj)));
+    if ((s.kinds & kRoutes) && !DumpKind(s, RTM_GETROUTE, "dump routes", &objects, err)) return false;
+    if (s.kinds & kRoutes)
+      for (auto& e : objects) snap->routes.push_back(std::move(std::get<RouteInfo>(e.obj)));
+    if ((s.kinds & kNeighs) && !DumpKind(s, RTM_GETNEIGH, "dump neighbors", &objects, err)) return false;
+    if (s.kinds & kNeighs)
+      for (auto& e : objects) snap->neighs.push_back(std::move(std::get<NeighInfo>(e.obj)));
     return true;
   }
 

@@ -228,6 +228,27 @@ describe('ns.watch()', () => {
     }
   });
 
+  test('resync and routes.list() both keep IPv6 routes to one prefix on several links (as ip does)', async () => {
+    const { ns, br } = await withBridge('v6twins');
+    const br2 = ifName('br');
+    await ns.links.add({ kind: 'bridge', name: br2, up: true });
+    await ns.addresses.add(br, '2001:db8:1::1/64', { noDad: true });
+    await ns.addresses.add(br2, '2001:db8:1::2/64', { noDad: true }); // the same prefix on both links
+    const w = ns.watch({ routes: true, initial: true });
+    try {
+      const first = await w.next();
+      const listed = await ns.routes.list({ table: 'all', family: 6 });
+      const twins = (routes: Array<{ to: string; dev?: string }>) => routes.filter((r) => r.to === '2001:db8:1::/64').map((r) => r.dev).sort();
+      expect(twins(listed)).toEqual([br, br2].sort());
+      expect(first.value.type === 'resync' && twins(first.value.routes!)).toEqual([br, br2].sort());
+      // Witness: ip(8) shows the same two routes.
+      const witness = ipJson<Array<{ dst: string; dev: string }>>(ns, '-6', 'route', 'show', 'table', 'all').filter((r) => r.dst === '2001:db8:1::/64');
+      expect(witness.map((r) => r.dev).sort()).toEqual([br, br2].sort());
+    } finally {
+      await w.close();
+    }
+  });
+
   test('leaving the loop (break, return(), abort) closes the subscription and its sockets', async () => {
     const { ns, br } = await withBridge('fds');
     // Before counting: the namespace's cached socket is open, and so are the nk-watch thread's
