@@ -148,21 +148,15 @@ class NsidJob : public Job {
         continue;
       }
       int32_t id = -1;
-      bool ok = lease.Call("get nsid", other, &local, [&](nl_sock* sk) {
-        rtgenmsg hdr{AF_UNSPEC};
-        nl_msg* msg = nlmsg_alloc_simple(RTM_GETNSID, NLM_F_REQUEST);
-        if (msg == nullptr) return -NLE_NOMEM;
-        nlmsg_append(msg, &hdr, sizeof(hdr), NLMSG_ALIGNTO);
-        nla_put_u32(msg, NETNSA_FD, fd.get());
-        int rc = nl_send_auto(sk, msg);
-        nlmsg_free(msg);
-        if (rc < 0) return rc;
-        nl_cb* cb = nl_cb_clone(nl_socket_get_cb(sk));
-        nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, OnReply, &id);
-        rc = nl_recvmsgs(sk, cb);
-        nl_cb_put(cb);
-        return rc;
-      });
+      rtgenmsg hdr{AF_UNSPEC};
+      nl_msg* msg = nlmsg_alloc_simple(RTM_GETNSID, NLM_F_REQUEST);
+      if (msg == nullptr || nlmsg_append(msg, &hdr, sizeof(hdr), NLMSG_ALIGNTO) < 0 ||
+          nla_put_u32(msg, NETNSA_FD, static_cast<uint32_t>(fd.get())) < 0) {
+        if (msg) nlmsg_free(msg);
+        error.Set(ENOMEM, "get nsid", other);
+        return;
+      }
+      bool ok = lease.Request(msg, "get nsid", other, &local, OnReply, &id);
       ids_.push_back(ok ? id : -1);
     }
   }
@@ -179,7 +173,7 @@ class NsidJob : public Job {
     if (nlmsg_parse(nlmsg_hdr(msg), sizeof(rtgenmsg), tb, NETNSA_MAX, nullptr) == 0 && tb[NETNSA_NSID]) {
       *static_cast<int32_t*>(arg) = static_cast<int32_t>(nla_get_u32(tb[NETNSA_NSID]));
     }
-    return NL_STOP;
+    return NL_OK;
   }
 
   std::string path_;

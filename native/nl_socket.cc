@@ -125,7 +125,48 @@ SocketLease::SocketLease(const std::string& path, OpError* err) {
 }
 
 SocketLease::~SocketLease() {
+  if (!s_) return;
+  bool broken = s_->broken;
   if (lock_.owns_lock()) lock_.unlock();
+  if (broken) {
+    std::lock_guard<std::mutex> lock(cache_mu);
+    for (auto it = cache.begin(); it != cache.end(); ++it) {
+      if (it->second == s_) {
+        lru.remove(it->first);
+        cache.erase(it);
+        break;
+      }
+    }
+  }
+}
+
+namespace {
+int StopOnAck(nl_msg*, void* arg) {
+  *static_cast<bool*>(arg) = true;
+  return NL_STOP;
+}
+}  // namespace
+
+bool SocketLease::Request(nl_msg* msg, const char* op, const std::string& what, OpError* err,
+                          int (*on_reply)(nl_msg*, void*), void* arg) {
+  return Call(op, what, err, [&](nl_sock* sk) {
+    if (msg == nullptr) return -NLE_INVAL;
+    int rc = nl_send_auto(sk, msg);
+    nlmsg_free(msg);
+    msg = nullptr;
+    if (rc < 0) return rc;
+    nl_cb* cb = nl_cb_clone(nl_socket_get_cb(sk));
+    if (cb == nullptr) return -NLE_NOMEM;
+    bool acked = false;
+    nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_reply, arg);
+    nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, StopOnAck, &acked);
+    // The reply and the ack may arrive in separate reads; nl_recvmsgs returns after each one.
+    do {
+      rc = nl_recvmsgs(sk, cb);
+    } while (rc >= 0 && !acked);
+    nl_cb_put(cb);
+    return rc;
+  });
 }
 
 bool SocketLease::Finish(int rc, const char* op, const std::string& what, OpError* err) {

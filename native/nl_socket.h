@@ -20,6 +20,7 @@ class NsSocket {
   NsId id;
   std::mutex mu;          // libnl sockets are not thread-safe: one transaction at a time
   OpError* current = nullptr;  // where the error callback records errno and extack
+  bool broken = false;         // set after a local libnl failure; the cache drops the socket
 };
 
 // A locked socket for the namespace at `path` ("" is the process's own namespace). Holding the
@@ -37,6 +38,9 @@ class SocketLease {
   // that the kernel interrupted (NLM_F_DUMP_INTR) a bounded number of times.
   template <typename F>
   bool Call(const char* op, const std::string& what, OpError* err, F&& fn);
+  // Sends `msg` (consumed) and hands every reply message to `on_reply` until the kernel's ack;
+  // for requests answered with data (RTM_GETNSID, ...).
+  bool Request(nl_msg* msg, const char* op, const std::string& what, OpError* err, int (*on_reply)(nl_msg*, void*), void* arg);
 
  private:
   bool Finish(int rc, const char* op, const std::string& what, OpError* err);
@@ -59,6 +63,9 @@ bool SocketLease::Call(const char* op, const std::string& what, OpError* err, F&
       *err = local;
       return false;
     }
+    // libnl itself failed (a short read, a stray message): this socket's stream may be out of
+    // step, so it is not reused.
+    s_->broken = true;
     return Finish(rc, op, what, err);
   }
 }
