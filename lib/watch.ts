@@ -276,7 +276,7 @@ export class NetworkWatch implements AsyncIterableIterator<NetworkEvent>, AsyncD
   // What the stream has told about, for new/change and for names.
   private readonly names = new Map<number, string>();
   private readonly goneNames = new Map<number, string>();
-  private netnsNames = new Map<number, string>();
+  private readonly netnsNames = new Map<number, string>();
   private readonly netnsMisses = new Set<number>();
   private readonly known = { links: new Set<number>(), addresses: new Set<string>(), routes: new Set<string>(), neighbors: new Set<string>() };
   // For the IPv4 route removals the kernel does not announce: which links are up, how many links

@@ -9,7 +9,10 @@
 #include <netlink/handlers.h>
 #include <netlink/socket.h>
 
+#include <cerrno>
 #include <functional>
+
+#include "nl_socket.h"
 
 namespace nk {
 
@@ -51,6 +54,26 @@ inline int DumpObjects(nl_sock* sk, int type, int family, const dump_detail::Eac
   if (rc >= 0) rc = nl_recvmsgs(sk, cb);
   nl_cb_put(cb);
   return rc;
+}
+
+// DumpObjects on a namespace's cached socket, with the lease's error capture. A dump the kernel
+// marks as interrupted (the table changed meanwhile) is done again, `restart` first forgetting
+// what the broken one delivered, at most kDumpAttempts times (then EAGAIN).
+inline bool DumpEach(SocketLease& lease, int request, int family, const char* op, OpError* err,
+                     const std::function<void()>& restart, const dump_detail::Each& each) {
+  for (int attempt = 0; attempt < kDumpAttempts; attempt++) {
+    restart();
+    int rc = 0;
+    bool ok = lease.Call(op, "", err, [&](nl_sock* sk) {
+      rc = DumpObjects(sk, request, family, each);
+      return rc == -NLE_DUMP_INTR ? 0 : rc;
+    });
+    if (!ok) return false;
+    if (rc != -NLE_DUMP_INTR) return true;
+    nl_stats.dumpRetries++;
+  }
+  err->Set(EAGAIN, op, "the table kept changing during every dump");
+  return false;
 }
 
 }  // namespace nk

@@ -122,6 +122,9 @@ class ChangeJob : public Job {
     int rc;
     if (mode_ == Mode::Delete) {
       rc = rtnl_route_build_del_request(route.get(), 0, &msg);
+      // libnl replaces RT_SCOPE_NOWHERE by a guess; a delete without a scope must match any
+      // scope, as `ip route del` does, so put it back.
+      if (rc >= 0 && !scope_) static_cast<rtmsg*>(nlmsg_data(nlmsg_hdr(msg)))->rtm_scope = RT_SCOPE_NOWHERE;
     } else {
       int flags = NLM_F_CREATE | (mode_ == Mode::Replace ? NLM_F_REPLACE : NLM_F_EXCL);
       rc = rtnl_route_build_add_request(route.get(), flags, &msg);
@@ -154,14 +157,13 @@ class ListJob : public Job {
     if (!lease.ok()) return;
     // Not a libnl route cache: it keeps one route per (table, prefix, metric) and would drop
     // IPv6's per-link twins (fe80::/64 on every link). See nl_dump.h.
-    lease.Call("list routes", "", &error, [&](nl_sock* sk) {
-      routes_.clear();
-      return DumpObjects(sk, RTM_GETROUTE, family_, [&](nl_object* o, const nlmsghdr*) {
-        auto* r = reinterpret_cast<rtnl_route*>(o);
-        int f = rtnl_route_get_family(r);
-        if (f == AF_INET || f == AF_INET6) routes_.push_back(ReadRoute(r));
-      });
-    });
+    DumpEach(
+        lease, RTM_GETROUTE, family_, "list routes", &error, [&] { routes_.clear(); },
+        [&](nl_object* o, const nlmsghdr*) {
+          auto* r = reinterpret_cast<rtnl_route*>(o);
+          int f = rtnl_route_get_family(r);
+          if (f == AF_INET || f == AF_INET6) routes_.push_back(ReadRoute(r));
+        });
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array out = Napi::Array::New(env, routes_.size());

@@ -399,7 +399,7 @@ class Watcher {
         ParseArg arg{out, h->nlmsg_type};
         OnObject(o, &arg);
       });
-      if (rc == -NLE_DUMP_INTR && attempt < 10) continue;  // the table changed during the dump
+      if (rc == -NLE_DUMP_INTR && attempt < kDumpAttempts) continue;  // the table changed during the dump
       if (rc < 0) {
         err->Set(rc == -NLE_AGAIN ? ETIMEDOUT : EIO, "watch", std::string(what) + ": " + nl_geterror(rc));
         return false;

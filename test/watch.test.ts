@@ -228,6 +228,23 @@ describe('ns.watch()', () => {
     }
   });
 
+  test("a veth's link event names the namespace of its peer, as links.list() does", async () => {
+    const ns = await sb.ns('peer');
+    const other = await sb.ns('peer');
+    const w = ns.watch({ links: true });
+    try {
+      await w.ready;
+      const [a, b] = [ifName('va'), ifName('vb')];
+      await ns.links.add({ kind: 'veth', name: a, peer: { name: b, netns: other } });
+      const [created] = (await readUntil(w, (e) => e.type === 'link' && e.link.name === a)) .slice(-1);
+      const listed = await ns.links.get(a);
+      expect(created.type === 'link' && created.link.peer).toEqual(listed.peer);
+      expect(listed.peer).toMatchObject({ netns: other.name });
+    } finally {
+      await w.close();
+    }
+  });
+
   test('resync and routes.list() both keep IPv6 routes to one prefix on several links (as ip does)', async () => {
     const { ns, br } = await withBridge('v6twins');
     const br2 = ifName('br');
