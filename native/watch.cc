@@ -67,6 +67,7 @@ constexpr int kMaxInflight = 4;     // batches handed to JavaScript and not yet 
 constexpr size_t kMaxBatch = 512;   // events per batch (one turn of one subscription)
 constexpr size_t kRecvBuffer = 1 << 16;
 constexpr int kDumpTimeoutSec = 10;  // a dump that stalls this long fails the stream
+constexpr size_t kMaxDrain = 1 << 16; // messages discarded per turn before a resync's dump
 
 struct Event {
   enum Kind { Link, Addr, Route, Neigh } kind;
@@ -187,8 +188,12 @@ class Watcher {
         auto s = (it++)->second;  // Resync may end the subscription
         if (s->resyncPending && Eligible(*s)) Resync(s);
       }
-      for (auto& [id, s] : subs_) Arm(*s, Eligible(*s) && !s->resyncPending);
-      int n = epoll_wait(ep_.get(), ready.data(), static_cast<int>(ready.size()), -1);
+      bool again = false;  // a resync that could not finish draining goes on without waiting
+      for (auto& [id, s] : subs_) {
+        Arm(*s, Eligible(*s) && !s->resyncPending);
+        again = again || (s->resyncPending && Eligible(*s));
+      }
+      int n = epoll_wait(ep_.get(), ready.data(), static_cast<int>(ready.size()), again ? 0 : -1);
       for (int i = 0; i < n; i++) {
         uint64_t id = ready[i].data.u64;
         if (id == 0) {
@@ -371,7 +376,8 @@ class Watcher {
   void Resync(const std::shared_ptr<Subscription>& s) {
     // Everything queued now was sent before the loss (or before the start); replaying it on top of
     // a newer dump could resurrect deleted objects. Events that arrive from here on are kept.
-    for (;;) {
+    for (size_t drained = 0;; drained++) {
+      if (drained == kMaxDrain) return;  // still flooding: serve the others, drain again next turn
       ssize_t n = recv(s->events.get(), buffer_.data(), buffer_.size(), MSG_DONTWAIT);
       if (n >= 0 || errno == EINTR || errno == ENOBUFS) continue;
       break;
