@@ -173,9 +173,10 @@ export interface NativeAddon {
 }
 
 function load(): NativeAddon {
-  const root = path.resolve(__dirname, '..', '..');
+  // NETNS_KIT_ADDON points at another build of the same addon (the sanitizer run uses it).
+  const file = process.env.NETNS_KIT_ADDON ?? path.resolve(__dirname, '..', '..', 'build', 'Release', 'netns_kit.node');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(path.join(root, 'build', 'Release', 'netns_kit.node')) as NativeAddon;
+  return require(file) as NativeAddon;
 }
 
 export const native: NativeAddon = load();
