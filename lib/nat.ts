@@ -195,7 +195,7 @@ export class Nat {
       const have = new Set(owned.rules.map((r) => r.id));
       const gone = owned.rules.filter((r) => !unique.has(r.id));
       const added = [...unique.entries()].filter(([id]) => !have.has(id));
-      if (gone.length || added.length || !current.exists) {
+      if (gone.length || added.length) {
         const cmds = this.setupCommands(current, owned);
         for (const r of gone) for (const p of r.parts) cmds.push(rules.deleteRule(this.table, p.chain, p.handle));
         for (const [id, n] of added) for (const r of rules.buildRules(this.table, n, id)) cmds.push(rules.addRule(r));
@@ -272,7 +272,10 @@ export class Nat {
       const ad = udpAdded.filter((s) => rules.familyOfSpec(s) === family);
       if (!rm.length && !ad.length) continue;
       const entries = await call({ netns: this.ns.label, syscall: 'list conntrack' }, () => native.conntrackList(this.ns.path, family, 0));
-      const doomed = entries.filter((e) => rm.some((s) => flowOfRemoved(s, e)) || ad.some((s) => flowBypassing(s, e)));
+      // "Any local address" forwards: only flows to this namespace's own addresses, never its
+      // outgoing flows to a remote server that happens to use the same port.
+      const local = ad.length ? new Set((await this.ns.addresses.list()).map((a) => a.address)) : new Set<string>();
+      const doomed = entries.filter((e) => rm.some((s) => flowOfRemoved(s, e)) || ad.some((s) => flowBypassing(s, e, local)));
       if (doomed.length) await call({ netns: this.ns.label, syscall: 'delete conntrack' }, () => native.conntrackDelete(this.ns.path, doomed));
     }
   }
@@ -339,10 +342,10 @@ function flowOfRemoved(s: NatRuleSpec, e: NativeCtEntry): boolean {
 }
 
 /** A flow to the port of this (new) UDP forward that was not DNATed, because it began before the rule. */
-function flowBypassing(s: NatRuleSpec, e: NativeCtEntry): boolean {
+function flowBypassing(s: NatRuleSpec, e: NativeCtEntry, local: Set<string>): boolean {
   if (s.kind === 'portForward') {
     if (e.proto !== rules.IPPROTO[s.protocol] || !inPorts(s.port, e.orig.dport)) return false;
-    if (s.hostAddress !== undefined && e.orig.dst !== s.hostAddress) return false;
+    if (s.hostAddress !== undefined ? e.orig.dst !== s.hostAddress : !(local.has(e.orig.dst) || (s.localhost && e.orig.dst === '127.0.0.1'))) return false;
     return e.reply.src === e.orig.dst;
   }
   if (s.kind === 'service') {

@@ -6,7 +6,8 @@
  *   blue 192.168.15.2 fd15::2 ─┘
  *
  * "wan" plays the internet: it knows only its own subnet and the VIP range, never 192.168.15.0/24,
- * so anything from red/blue reaches it only when the host masquerades.
+ * so anything from red/blue reaches it only when the host masquerades. The VIP ranges
+ * (10.96.0.0/24, fd96::/64) are routed to the host.
  *
  * Peers are small python3 programs (TCP/UDP servers that answer with their name and the source
  * address they saw; clients that print the answers), started with ns.spawn / ns.exec. Every
@@ -52,6 +53,7 @@ export async function buildLab(sb: Sandbox): Promise<Lab> {
   await wan.addresses.add('eth0', `${ADDR.wan[6]}/64`, { noDad: true });
   // The VIP range of the service tests is reachable through the host, as a cluster network would be.
   await wan.routes.add({ to: '10.96.0.0/24', via: ADDR.hostWan[4] });
+  await wan.routes.add({ to: 'fd96::/64', via: ADDR.hostWan[6] });
   return { host, red, blue, wan };
 }
 
