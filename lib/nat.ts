@@ -206,6 +206,25 @@ export class Nat {
     });
   }
 
+  /**
+   * Names of the netns-kit NAT tables in a namespace (inet tables holding our hairpin rules), for
+   * garbage collection. Equivalent to: `nft list tables inet` and a look into each.
+   */
+  static async ownedTables(ns: Netns): Promise<string[]> {
+    const run = (cmds: rules.NftCommand[]) => call({ netns: ns.label, syscall: 'list nat tables' }, () => native.nftRun(ns.path, rules.document(cmds)));
+    const doc = JSON.parse((await run([{ list: { tables: { family: 'inet' } } }])) || '{"nftables":[]}') as { nftables: { table?: { family: string; name: string } }[] };
+    const names = doc.nftables.flatMap((x) => (x.table && x.table.family === 'inet' ? [x.table.name] : []));
+    const owned: string[] = [];
+    for (const name of names) {
+      try {
+        if (rules.ownedRules(rules.parseListing(await run([rules.listTable(name)]))).statics.length > 0) owned.push(name);
+      } catch (e) {
+        if (!(e instanceof NetnsError && e.code === 'ENOENT')) throw e; // deleted meanwhile
+      }
+    }
+    return owned;
+  }
+
   // -------------------------------------------------------------------------------------------
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {

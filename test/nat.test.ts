@@ -3,7 +3,7 @@
  * MASQUERADE and DNAT lines, hairpin, localhost, services, atomicity, serialisation, conntrack
  * flushing and refused input. Witnesses: real TCP/UDP traffic, `nft -j` through nsenter, sysctls.
  */
-import { netns, NetnsError, type NatRuleSpec, type Netns } from '../lib/index';
+import { Nat, netns, NetnsError, type NatRuleSpec, type Netns } from '../lib/index';
 import { normalize, ruleId } from '../lib/nat-rules';
 import { Sandbox } from './support/sandbox';
 import { ADDR, ask, buildLab, killPeers, nftRuleset, nftTable, serve, sleep, udpStream, waitFor, withoutTables, type Lab, type Peer } from './support/nat-lab';
@@ -289,6 +289,8 @@ test('flush removes the owned table and nothing else; other tables by name are s
   await op(() => lab.host.nat.masquerade({ source: '192.168.15.0/24' }));
   await op(() => lab.host.natTable('mytool').masquerade({ source: '192.168.15.0/24' }));
   expect(await nftTable(lab.host, 'mytool')).not.toBe('');
+  // gc's view: our tables, never the decoys
+  expect((await Nat.ownedTables(lab.host)).sort()).toEqual(['mytool', 'netns_kit']);
   await op(() => lab.host.nat.flush());
   expect(await nftTable(lab.host, 'netns_kit')).toBe('');
   expect((await lab.host.natTable('mytool').list()).map((r) => r.kind)).toEqual(['masquerade']);
