@@ -52,7 +52,7 @@ describe('normalize', () => {
     [{ inInterface: 'eth0:1' }, 'ERR_NETNS_INVALID_IFNAME'],
     [{ inInterface: 'eth\\0' }, 'ERR_NETNS_INVALID_IFNAME'],
     [{ inInterface: 'sixteen-bytes-xx' }, 'ERR_NETNS_INVALID_IFNAME'],
-    [{ tag: 'x'.repeat(65) }, 'ERR_NETNS_INVALID_ARG'],
+    [{ tag: 'x'.repeat(81) }, 'ERR_NETNS_INVALID_ARG'],
     [{ tag: 'semi;colon' }, 'ERR_NETNS_INVALID_ARG'],
     [{ localhost: 'yes' }, 'ERR_NETNS_INVALID_ARG'],
     [{ localhost: true, hostAddress: '203.0.113.1' }, 'ERR_NETNS_INVALID_RULE'],
@@ -128,7 +128,8 @@ describe('libnftables JSON', () => {
       ],
     });
     expect(rules[1].expr).toContainEqual({ match: { op: '!=', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: { prefix: { addr: '127.0.0.0', len: 8 } } } });
-    for (const r of rules) expect(r.comment!.length).toBeLessThanOrEqual(128);
+    const longest = pf({ localhost: true, tag: 't'.repeat(80) });
+    for (const r of buildRules('netns_kit', longest, ruleId(longest))) expect(r.comment!.length).toBeLessThanOrEqual(128);
   });
 
   test('service: one rule, numgen random over a map of address . port', () => {

@@ -146,10 +146,12 @@ test('localhost: the host namespace reaches the forward on 127.0.0.1:8080 only w
   expect(await ask(lab.host, 4, 'tcp', ADDR.hostWan[4], 8080)).toEqual([`red ${ADDR.hostWan[4]}`]);
   expect(await ask(lab.host, 4, 'tcp', '127.0.0.1', 8080, 1, 1)).toEqual(['ERR ConnectionRefusedError']);
   // apply replaces the forward by its localhost variant in one transaction.
-  const { ids } = await op(() => lab.host.nat.apply([fwd({ localhost: true } as Partial<NatRuleSpec>)]));
+  // (with the longest tag there is: 80 characters, every comment stays within nftables' 128)
+  const withLocalhost = fwd({ localhost: true, tag: 'c'.repeat(80) } as Partial<NatRuleSpec>);
+  const { ids } = await op(() => lab.host.nat.apply([withLocalhost]));
   expect(await lab.host.sysctl.get('net.ipv4.conf.br0.route_localnet')).toBe('1');
   expect(await ask(lab.host, 4, 'tcp', '127.0.0.1', 8080)).toEqual([`red ${ADDR.br[4]}`]);
-  expect(await lab.host.nat.list()).toEqual([{ ...fwd({ localhost: true } as Partial<NatRuleSpec>), id: ids[0] }]);
+  expect(await lab.host.nat.list()).toEqual([{ ...withLocalhost, id: ids[0] }]);
 });
 
 test('service: a VIP with two backends spreads 100 connections over both', async () => {
@@ -377,7 +379,7 @@ describe('bad input is refused with a typed error and changes nothing', () => {
   });
 
   test.each([
-    ['too long', pf({ tag: 'x'.repeat(65) })],
+    ['too long', pf({ tag: 'x'.repeat(81) })],
     ['with a space', pf({ tag: 'ctr 1' })],
     ['with a quote', pf({ tag: 'ctr"1' })],
     ['with a newline', pf({ tag: 'ctr\n1' })],
