@@ -12,7 +12,9 @@
         "native/addr.cc",
         "native/route.cc",
         "native/neigh.cc",
-        "native/sysctl.cc"
+        "native/sysctl.cc",
+        "native/bridge_port.cc",
+        "native/file_lock.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags!": ["-fno-exceptions"],

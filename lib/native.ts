@@ -168,6 +168,18 @@ export interface NativeAddon {
   /** `key` is a path below /proc/sys (net/ipv4/ip_forward). */
   sysctlGet(ns: string, key: string): Promise<string>;
   sysctlSet(ns: string, key: string, value: string): Promise<void>;
+
+  /** Bridge-port mode and promiscuity of a link (CNI hairpinMode / promiscMode). */
+  bridgePortSet(ns: string, name: string, change: NativeBridgePortChange): Promise<void>;
+  /** flock(fd, LOCK_EX|LOCK_NB): true when taken, false when held elsewhere (synchronous, never waits). */
+  flockTry(fd: number): boolean;
+}
+
+export interface NativeBridgePortChange {
+  /** IFLA_BRPORT_MODE through IFLA_INFO_SLAVE_DATA (the link must be a bridge port) */
+  hairpin?: boolean;
+  /** IFF_PROMISC */
+  promisc?: boolean;
 }
 
 function load(): NativeAddon {
