@@ -13,6 +13,8 @@
         "native/route.cc",
         "native/neigh.cc",
         "native/sysctl.cc",
+        "native/nft.cc",
+        "native/conntrack.cc",
         "native/bridge_port.cc",
         "native/file_lock.cc"
       ],
