@@ -15,7 +15,7 @@ import { call, NetnsError } from '../errors';
 import { networkOf, parseCidr, offset } from '../ip';
 import { native, type NativeLink } from '../native';
 import { current, open, type Netns } from '../netns';
-import { ipam } from './ipam';
+import { ipam, ipamPreflight } from './ipam';
 import * as cniNat from './nat';
 import { CODES, CniError, type CniEnv, type CniInterface, type CniIpConfig, type CniResult, type CniRoute } from './spec';
 import type { BridgeConf } from './config';
@@ -135,6 +135,7 @@ export async function add(conf: BridgeConf, env: CniEnv): Promise<CniResult> {
   if (await linkExists(container, env.ifname)) {
     throw new CniError(CODES.INTERNAL, `container veth name provided (${env.ifname}) already exists`);
   }
+  await ipamPreflight(conf, env);
   await ensureBridge(host, conf);
   const ipamResult = await ipam('ADD', conf, env);
   if (!ipamResult) throw new CniError(CODES.INTERNAL, 'IPAM returned no result');

@@ -55,6 +55,13 @@ export async function execPlugin(file: string, command: Command, env: CniEnv, st
   });
 }
 
+/** Refuses a missing, unknown or (built-in) invalid IPAM configuration before ADD changes anything. */
+export async function ipamPreflight(conf: BridgeConf, env: CniEnv): Promise<void> {
+  if (!conf.ipam) throw new CniError(CODES.INVALID_NETWORK_CONFIG, 'network configuration has no "ipam"', 'the bridge network needs an IPAM plugin');
+  if (conf.ipam.type === allocator.BUILTIN_IPAM) allocator.parseAllocatorConf(conf.ipam);
+  else await findPlugin(conf.ipam.type, env.path);
+}
+
 /** The IPAM step of a command; ADD returns the (abbreviated) Result, the others nothing. */
 export async function ipam(command: Command, conf: BridgeConf, env: CniEnv): Promise<CniResult | undefined> {
   if (!conf.ipam) {
