@@ -5,6 +5,7 @@
  * (name/cniVersion injected, capabilities as runtimeConfig, prevResult chained, DEL in reverse).
  */
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Netns } from '../../lib/index';
@@ -99,7 +100,6 @@ export class Runtime {
   }
 
   private async find(type: string): Promise<string> {
-    const { access } = await import('node:fs/promises');
     for (const d of this.cniPath.split(':')) {
       try {
         await access(path.join(d, type));
