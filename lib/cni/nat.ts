@@ -6,7 +6,6 @@
  * flock, because the NAT module's own ordering only covers calls within one process.
  */
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
 import path from 'node:path';
 import { networkOf, parseCidr } from '../ip';
 import type { Netns } from '../netns';
@@ -36,16 +35,12 @@ function natOf(host: Netns): Nat {
   return host.natTable(NAT_TABLE);
 }
 
-/** Serialises NAT changes in this host namespace across plugin processes. */
-function locked<T>(host: Netns, fn: () => Promise<T>): Promise<T> {
-  let id: string;
-  try {
-    const st = statSync(host.path);
-    id = `${st.dev}-${st.ino}`;
-  } catch {
-    id = 'default';
-  }
-  return withFileLock(path.join(LOCK_DIR, `nat-${id}.lock`), fn);
+/**
+ * Serialises NAT changes across plugin processes (one lock file for the machine: NAT changes are
+ * short, and a per-namespace file would be keyed by inode numbers the kernel reuses).
+ */
+function locked<T>(fn: () => Promise<T>): Promise<T> {
+  return withFileLock(path.join(LOCK_DIR, 'nat.lock'), fn);
 }
 
 /** The NAT rules ADD installs for one attachment (what CHECK expects to find). */
@@ -81,7 +76,7 @@ function networkCidr(cidr: string): string {
 export async function setup(host: Netns, conf: BridgeConf, ips: CniIpConfig[], tag: string): Promise<void> {
   const specs = natSpecs(conf, ips, tag);
   if (!specs.length) return;
-  await locked(host, async () => {
+  await locked(async () => {
     const nat = natOf(host);
     for (const s of specs) await nat.add(s);
   });
@@ -89,7 +84,7 @@ export async function setup(host: Netns, conf: BridgeConf, ips: CniIpConfig[], t
 
 /** Removes the attachment's rules (DEL; none there is fine). */
 export async function teardown(host: Netns, tag: string): Promise<number> {
-  return locked(host, () => natOf(host).removeTag(tag));
+  return locked(() => natOf(host).removeTag(tag));
 }
 
 /** CHECK: the rules ADD installed are all still there. Returns the drift found. */
@@ -123,7 +118,7 @@ function describe(s: NatRuleSpec): string {
 export async function collect(host: Netns, network: string, valid: Attachment[]): Promise<string[]> {
   const prefix = networkTag(network);
   const keep = new Set(valid.map((a) => attachmentTag(network, a)));
-  return locked(host, async () => {
+  return locked(async () => {
     const nat = natOf(host);
     const tags = new Set((await nat.list()).map((r) => r.tag).filter((t): t is string => typeof t === 'string' && t.startsWith(prefix)));
     const gone = [...tags].filter((t) => !keep.has(t));
