@@ -2,8 +2,10 @@
 /**
  * netns-kit-cni: a CNI plugin (spec 0.3.0-1.1.0) for bridge networks, built on netns-kit.
  * Install it where the runtime looks for plugins (e.g. /opt/cni/bin/netns-kit-cni) and set
- * `"type": "netns-kit-cni"` in the network configuration. See docs/cni.md.
+ * `"type": "netns-kit-cni"` in the network configuration. Linked as `netns-kit-ipam` it is the
+ * built-in address allocator as an IPAM plugin for any main plugin. See docs/cni.md.
  */
+import path from 'node:path';
 import { runPlugin } from '../lib/cni/plugin';
 
 async function readStdin(): Promise<string> {
@@ -22,7 +24,7 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ cniVersion: '1.1.0', code: 5, msg: 'failed to read network configuration from stdin', details: (e as Error).message }));
     process.exit(1);
   }
-  const out = await runPlugin(process.env, stdin);
+  const out = await runPlugin(process.env, stdin, { invokedAs: path.basename(process.argv[1] ?? '') });
   // exit as soon as stdout is flushed: the addon's worker threads must not keep the runtime waiting
   process.stdout.write(out.stdout, () => process.exit(out.exitCode));
 }

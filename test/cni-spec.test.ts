@@ -165,3 +165,26 @@ test('ADD of an interface that already exists in the container fails; CHECK need
   const check = await invoke(host, PLUGIN, { command: 'CHECK', containerId: 'spec1', netns: container.path, ifname: 'eth0', cniPath: bin.cniPath }, JSON.stringify(conf()));
   expectError(check, 7);
 });
+
+test('netns-kit-ipam is also a standalone IPAM plugin: the reference bridge delegates to it', async () => {
+  const ipamDir = path.join(dataDir, 'standalone');
+  const refConf = {
+    cniVersion: '1.0.0',
+    name: 'standalone',
+    type: 'bridge',
+    bridge: 'nkref0',
+    isGateway: true,
+    ipam: { type: 'netns-kit-ipam', subnet: '10.76.0.0/24', dataDir: ipamDir },
+  };
+  const env = { containerId: 'sa1', netns: container.path, ifname: 'eth0', cniPath: bin.cniPath, args: 'IgnoreUnknown=1' };
+  const r = await invoke(host, '/usr/lib/cni/bridge', { command: 'ADD', ...env }, JSON.stringify(refConf));
+  expect(r).toEqual(expect.objectContaining({ exitCode: 0 }));
+  expect(r.json!.ips).toEqual([{ address: '10.76.0.2/24', gateway: '10.76.0.1', interface: 2 }]);
+
+  // Called directly, it answers with the abbreviated IPAM result (no interfaces).
+  const direct = await invoke(host, PLUGIN, { command: 'ADD', ...env, containerId: 'sa2' }, JSON.stringify({ ...refConf, type: 'netns-kit-ipam' }));
+  expect(direct.json).toEqual({ cniVersion: '1.0.0', ips: [{ address: '10.76.0.3/24', gateway: '10.76.0.1' }] });
+  expect((await invoke(host, PLUGIN, { command: 'DEL', ...env, containerId: 'sa2' }, JSON.stringify({ ...refConf, type: 'netns-kit-ipam' }))).exitCode).toBe(0);
+  expect((await invoke(host, '/usr/lib/cni/bridge', { command: 'DEL', ...env }, JSON.stringify(refConf))).exitCode).toBe(0);
+  expect(ipJson<Array<{ ifname: string }>>(container, 'link', 'show').map((l) => l.ifname)).toEqual(['lo']);
+});

@@ -115,7 +115,7 @@ const UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
 };
 
 /** Validates the bridge network configuration (the full object from stdin). */
-export function parseBridgeConf(raw: Record<string, unknown>): BridgeConf {
+export function parseBridgeConf(raw: Record<string, unknown>, cniArgs: Record<string, string> = {}): BridgeConf {
   const cniVersion = configVersion(raw);
   if (!validNetworkName(raw.name)) {
     throw new CniError(CODES.INVALID_NETWORK_CONFIG, 'invalid network name', `"name" must start with an alphanumeric character followed by alphanumerics, "_", "." or "-"; got ${JSON.stringify(raw.name)}`);
@@ -163,9 +163,9 @@ export function parseBridgeConf(raw: Record<string, unknown>): BridgeConf {
   const dns = obj(raw.dns, 'dns');
   if (dns) conf.dns = dns;
   const runtimeConfig = obj(raw.runtimeConfig, 'runtimeConfig') ?? {};
-  // mac: the runtime's capability wins over CNI_ARGS-style args, which win over the static key (as the reference).
+  // mac, as the reference: runtimeConfig.mac wins over args.cni.mac, over CNI_ARGS MAC=, over the static key.
   const args = obj(obj(raw.args, 'args')?.cni, 'args.cni');
-  const mac = runtimeConfig.mac ?? args?.mac ?? raw.mac;
+  const mac = runtimeConfig.mac ?? args?.mac ?? cniArgs.MAC ?? raw.mac;
   if (mac !== undefined && mac !== '') {
     if (typeof mac !== 'string' || !MAC.test(mac)) throw new CniError(CODES.INVALID_NETWORK_CONFIG, `invalid MAC address ${JSON.stringify(mac)}`);
     conf.mac = mac.toLowerCase();

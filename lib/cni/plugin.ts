@@ -31,8 +31,17 @@ function versionInfo(stdin: string): string {
   return JSON.stringify({ cniVersion, supportedVersions: [...SUPPORTED_VERSIONS] });
 }
 
+export interface RunOptions {
+  /**
+   * The name the executable was invoked by. Installed (or linked) as `netns-kit-ipam` it is an
+   * IPAM plugin: a main plugin delegating to it passes its own configuration, whose `type` is the
+   * main plugin's, so the executable's name is what tells the two roles apart.
+   */
+  invokedAs?: string;
+}
+
 /** Runs one plugin invocation; never throws (every failure becomes the spec's error JSON). */
-export async function runPlugin(envVars: NodeJS.ProcessEnv, stdin: string): Promise<PluginOutput> {
+export async function runPlugin(envVars: NodeJS.ProcessEnv, stdin: string, options: RunOptions = {}): Promise<PluginOutput> {
   let cniVersion = LATEST_VERSION;
   try {
     // An unknown version in the input still deserves an error in a version the caller can read.
@@ -50,8 +59,8 @@ export async function runPlugin(envVars: NodeJS.ProcessEnv, stdin: string): Prom
     if (since && !atLeast(cniVersion, since)) {
       throw new CniError(CODES.INCOMPATIBLE_VERSION, `config version does not allow ${env.command}`, `${env.command} needs cniVersion ${since} or later, config is ${cniVersion}`);
     }
-    if (raw.type === allocator.BUILTIN_IPAM) return await runIpam(raw, env);
-    const conf = parseBridgeConf(raw);
+    if (options.invokedAs === allocator.BUILTIN_IPAM || raw.type === allocator.BUILTIN_IPAM) return await runIpam(raw, env);
+    const conf = parseBridgeConf(raw, env.args);
     switch (env.command) {
       case 'ADD': {
         const result = await network.add(conf, env);
