@@ -202,11 +202,22 @@ export async function add(conf: BridgeConf, env: CniEnv): Promise<CniResult> {
   }
 }
 
-/** DEL: releases everything of (network, container, ifname); missing pieces are fine. */
+/**
+ * DEL: releases everything of (network, container, ifname). Missing pieces are fine, and a step
+ * that fails does not stop the others: the first failure is reported after all were tried.
+ */
 export async function del(conf: BridgeConf, env: CniEnv): Promise<void> {
   const host = current();
+  const errors: CniError[] = [];
+  const attempt = async (what: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (e) {
+      errors.push(internal(e, what));
+    }
+  };
   // The address first, as the reference plugin does: it must be released even if all else is gone.
-  await ipam('DEL', conf, env);
+  await attempt('failed to release the address', () => ipam('DEL', conf, env));
   if (env.netns) {
     let container: Netns | undefined;
     try {
@@ -215,23 +226,23 @@ export async function del(conf: BridgeConf, env: CniEnv): Promise<void> {
       container = undefined; // the namespace is gone, and its veth end with it
     }
     if (container) {
-      try {
-        const l = await getLink(container, env.ifname);
-        // Only a veth: never delete an interface some other plugin put there under that name.
-        // Equivalent to: `ip -n CONTAINER link del IFNAME`
-        if (l.kind === 'veth') await container.links.delete(env.ifname, { missingOk: true });
-      } catch (e) {
-        if (!notFound(e)) throw internal(e, `failed to delete ${env.ifname}`);
-      }
+      const c = container;
+      await attempt(`failed to delete ${env.ifname}`, async () => {
+        try {
+          const l = await getLink(c, env.ifname);
+          // Only a veth: never delete an interface some other plugin put there under that name.
+          // Equivalent to: `ip -n CONTAINER link del IFNAME`
+          if (l.kind === 'veth') await c.links.delete(env.ifname, { missingOk: true });
+        } catch (e) {
+          if (!notFound(e)) throw e;
+        }
+      });
     }
   }
   // Equivalent to: `ip link del VETH` (gone already if the container end was deleted)
-  await host.links.delete(hostVethName(conf, env), { missingOk: true }).catch((e) => {
-    throw internal(e, 'failed to delete host veth');
-  });
-  await cniNat.teardown(host, tagOf(conf, env)).catch((e) => {
-    throw cniNat.natError(e, 'failed to remove NAT rules');
-  });
+  await attempt('failed to delete host veth', () => host.links.delete(hostVethName(conf, env), { missingOk: true }));
+  await attempt('failed to remove NAT rules', () => cniNat.teardown(host, tagOf(conf, env)));
+  if (errors.length) throw errors[0];
 }
 
 /** CHECK: verifies what ADD set up against prevResult; every drift found is reported in one error. */
