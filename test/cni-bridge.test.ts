@@ -238,3 +238,18 @@ test('IPv4 + IPv6 from two range sets; forceAddress replaces a foreign gateway a
   expect((await run(host, 'DEL', c, network('dual', { ipam }))).exitCode).toBe(0);
   expect(leases('dual')).toEqual({});
 });
+
+test('DEL keeps cleaning up when one step fails, reports that failure, and a later DEL finishes the job', async () => {
+  const host = await sb.ns('cbr-host', { loopbackUp: true });
+  const c = await sb.ns('cbr-c');
+  const conf = network('partial');
+  expect((await run(host, 'ADD', c, conf, 'part1')).exitCode).toBe(0);
+  // IPAM cannot be reached in this DEL: the interfaces still go.
+  const broken = await run(host, 'DEL', c, { ...conf, ipam: { type: 'vanished-ipam' } }, 'part1');
+  expect(broken.json).toEqual(expect.objectContaining({ code: 999, msg: expect.stringContaining('vanished-ipam') }));
+  expect(ipJson<IpLink[]>(c, 'link', 'show').map((l) => l.ifname)).toEqual(['lo']);
+  expect(ipJson<IpLink[]>(host, 'link', 'show').map((l) => l.ifname).sort()).toEqual(['lo', 'nkbr0']);
+  expect(Object.keys(leases('partial'))).toEqual(['10.66.0.2']);
+  expect((await run(host, 'DEL', c, conf, 'part1')).exitCode).toBe(0);
+  expect(leases('partial')).toEqual({});
+});
