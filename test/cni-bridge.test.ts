@@ -224,7 +224,11 @@ test('IPv4 + IPv6 from two range sets; forceAddress replaces a foreign gateway a
   expect(ipJson<IpLink[]>(c, 'link', 'show').map((l) => l.ifname)).toEqual(['lo']);
   expect(leases('dual')).toEqual({});
 
-  const r = await run(host, 'ADD', c, network('dual', { isDefaultGateway: false, forceAddress: true, ipam }));
+  const portMappings = [
+    { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+    { hostPort: 5353, containerPort: 53, protocol: 'udp' },
+  ];
+  const r = await run(host, 'ADD', c, network('dual', { isDefaultGateway: false, forceAddress: true, ipam, runtimeConfig: { portMappings } }));
   expect(r.exitCode).toBe(0);
   // Round robin as host-local: allocation continues after the addresses the refused ADD had (and released).
   expect(r.json!.ips).toEqual([
@@ -235,7 +239,22 @@ test('IPv4 + IPv6 from two range sets; forceAddress replaces a foreign gateway a
   expect(v4).toEqual(['10.66.0.1']);
   expect(ipJson(c, '-6', 'route', 'show', 'default')).toEqual([expect.objectContaining({ gateway: 'fd66::1', dev: 'eth0' })]);
   await c.exec('ping', ['-c1', '-W2', 'fd66::1']);
-  expect((await run(host, 'DEL', c, network('dual', { ipam }))).exitCode).toBe(0);
+  // Port mappings in both families (TCP) and UDP, from the host to its own addresses.
+  const tcp = c.spawn('socat', ['TCP6-LISTEN:80,reuseaddr,fork,ipv6only=0', 'SYSTEM:echo tcp-hello'], { stdio: 'ignore' });
+  const udp = c.spawn('socat', ['UDP4-RECVFROM:53,fork', 'SYSTEM:echo udp-hello'], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && !(await c.exec('ss', ['-lnH', 'sport = :80 or sport = :53'])).stdout.includes(':53'); i++) await new Promise((res) => setTimeout(res, 20));
+    const ask = async (addr: string) => (await host.exec('socat', ['-T3', '-t3', '-', addr], { check: false })).stdout.trim();
+    expect(await ask('TCP4:10.66.0.1:8080')).toBe('tcp-hello');
+    expect(await ask('TCP6:[fd66::1]:8080')).toBe('tcp-hello');
+    const u = await host.exec('socat', ['-T3', '-t3', '-', 'UDP4:10.66.0.1:5353'], { input: 'ping\n', check: false });
+    expect(u.stdout.trim()).toBe('udp-hello');
+  } finally {
+    tcp.kill('SIGKILL');
+    udp.kill('SIGKILL');
+  }
+  expect((await run(host, 'DEL', c, network('dual', { ipam, runtimeConfig: { portMappings } }))).exitCode).toBe(0);
+  expect(nftTags(host)).toEqual([]);
   expect(leases('dual')).toEqual({});
 });
 

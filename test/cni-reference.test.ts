@@ -101,7 +101,7 @@ async function serve(c: Netns, text: string): Promise<void> {
 
 /** A TCP client: what the server at address:port answers, or '' when nothing does. */
 async function ask(ns: Netns, address: string, port: number): Promise<string> {
-  const r = await ns.exec('socat', ['-T3', '-t2', '-', `TCP:${address}:${port},connect-timeout=3`], { check: false });
+  const r = await ns.exec('socat', ['-T5', '-t4', '-', `TCP:${address}:${port},connect-timeout=3`], { check: false });
   return r.stdout.trim();
 }
 

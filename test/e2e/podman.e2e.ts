@@ -114,7 +114,7 @@ test('podman run on a netns-kit-cni network: address, gateway, published port, h
   expect(ipJson<Array<{ ifname: string }>>(host, 'link', 'show', 'master', 'nkpod0')).toHaveLength(1);
 
   // Published port from the outside namespace, and hairpin from the container to the host address.
-  const fromOutside = await outside.exec('socat', ['-T3', '-t2', '-', 'TCP:203.0.113.1:8080,connect-timeout=3'], { input: 'GET / HTTP/1.0\r\n\r\n' });
+  const fromOutside = await outside.exec('socat', ['-T5', '-t4', '-', 'TCP:203.0.113.1:8080,connect-timeout=3'], { input: 'GET / HTTP/1.0\r\n\r\n' });
   expect(fromOutside.stdout).toContain('hello-from-podman');
   expect(podman('exec', 'nkweb', 'sh', '-c', "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 203.0.113.1 8080")).toContain('hello-from-podman');
 
