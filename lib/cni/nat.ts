@@ -15,7 +15,8 @@ import { CODES, CniError, type CniIpConfig } from './spec';
 import type { Attachment, BridgeConf, PortMapping } from './config';
 
 export const NAT_TABLE = 'netns_kit_cni';
-const LOCK_DIR = '/run/netns-kit-cni';
+/** Where the NAT lock lives; NETNS_KIT_CNI_RUN_DIR moves it (tests keep it in a temporary directory). */
+const RUN_DIR = '/run/netns-kit-cni';
 
 function hash(text: string, n: number): string {
   return createHash('sha256').update(text).digest('hex').slice(0, n);
@@ -40,7 +41,7 @@ function natOf(host: Netns): Nat {
  * short, and a per-namespace file would be keyed by inode numbers the kernel reuses).
  */
 function locked<T>(fn: () => Promise<T>): Promise<T> {
-  return withFileLock(path.join(LOCK_DIR, 'nat.lock'), fn);
+  return withFileLock(path.join(process.env.NETNS_KIT_CNI_RUN_DIR || RUN_DIR, 'nat.lock'), fn);
 }
 
 /** The NAT rules ADD installs for one attachment (what CHECK expects to find). */

@@ -25,7 +25,7 @@ let outside: Netns;
 function podman(...args: string[]): string {
   return execFileSync('nsenter', [`--net=${host.path}`, 'podman', '--root', path.join(tmp, 'root'), '--runroot', path.join(tmp, 'runroot'), '--storage-driver', 'vfs', ...args], {
     encoding: 'utf8',
-    env: { ...process.env, CONTAINERS_CONF: path.join(tmp, 'containers.conf') },
+    env: { ...process.env, CONTAINERS_CONF: path.join(tmp, 'containers.conf'), NETNS_KIT_CNI_RUN_DIR: path.join(tmp, 'run') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

@@ -15,11 +15,15 @@ export const REFERENCE_DIR = '/usr/lib/cni';
 /** The compiled plugin (npm run build makes it executable). */
 export const PLUGIN = path.resolve(__dirname, '..', '..', 'bin', 'netns-kit-cni.js');
 
+/** The plugins' machine-wide state (the NAT lock) stays in the test's plugin directory. */
+let runDir: string | undefined;
+
 /** A temporary plugin directory holding `netns-kit-cni` and `netns-kit-ipam` (both our executable). */
 export function pluginDir(): { dir: string; cniPath: string; cleanup(): void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nk-cni-bin-'));
   symlinkSync(PLUGIN, path.join(dir, 'netns-kit-cni'));
   symlinkSync(PLUGIN, path.join(dir, 'netns-kit-ipam'));
+  runDir = path.join(dir, 'run');
   return { dir, cniPath: `${dir}:${REFERENCE_DIR}`, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -45,6 +49,7 @@ export interface PluginRun {
 /** Runs one plugin executable inside `host` with env + stdin, as a runtime would. */
 export async function invoke(host: Netns, file: string, inv: Invocation, stdin: string): Promise<PluginRun> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: inv.command };
+  if (runDir) env.NETNS_KIT_CNI_RUN_DIR = runDir;
   if (inv.containerId !== undefined) env.CNI_CONTAINERID = inv.containerId;
   if (inv.netns !== undefined) env.CNI_NETNS = inv.netns;
   if (inv.ifname !== undefined) env.CNI_IFNAME = inv.ifname;
