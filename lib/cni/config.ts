@@ -179,6 +179,38 @@ export function parseBridgeConf(raw: Record<string, unknown>, cniArgs: Record<st
   return conf;
 }
 
+/**
+ * The part of a configuration an IPAM plugin reads: name, version, the `ipam` section, and
+ * prevResult / valid-attachments. The main plugin's own keys are not ours to judge here (a
+ * reference `bridge` with `vlan` set may delegate to netns-kit-ipam), so they are ignored.
+ */
+export function parseIpamConf(raw: Record<string, unknown>): BridgeConf {
+  const cniVersion = configVersion(raw);
+  if (!validNetworkName(raw.name)) throw new CniError(CODES.INVALID_NETWORK_CONFIG, 'invalid network name', `got ${JSON.stringify(raw.name)}`);
+  const ipam = obj(raw.ipam, 'ipam');
+  if (!ipam || typeof ipam.type !== 'string') throw new CniError(CODES.INVALID_NETWORK_CONFIG, 'network configuration has no "ipam" section');
+  const conf: BridgeConf = {
+    cniVersion,
+    name: raw.name,
+    type: String(raw.type ?? ''),
+    bridge: '',
+    isGateway: false,
+    isDefaultGateway: false,
+    forceAddress: false,
+    ipMasq: false,
+    hairpinMode: false,
+    promiscMode: false,
+    enabledad: false,
+    portMappings: [],
+    ipam: ipam as IpamConf,
+    raw,
+  };
+  if (raw.prevResult !== undefined && raw.prevResult !== null) conf.prevResult = decodeResult(raw.prevResult, 'prevResult');
+  const valid = raw['cni.dev/valid-attachments'] ?? raw['cni.dev/attachments'];
+  if (valid !== undefined) conf.validAttachments = parseAttachments(valid);
+  return conf;
+}
+
 function port(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) {
     throw new CniError(CODES.INVALID_NETWORK_CONFIG, `invalid ${what} ${JSON.stringify(v)} (1-65535)`);

@@ -8,7 +8,7 @@
  */
 import * as allocator from './allocator';
 import * as network from './bridge-network';
-import { configVersion, decodeConfig, parseBridgeConf, type BridgeConf } from './config';
+import { configVersion, decodeConfig, parseBridgeConf, parseIpamConf } from './config';
 import { ipam } from './ipam';
 import { atLeast, CODES, CniError, encodeResult, isSupportedVersion, LATEST_VERSION, parseEnv, SUPPORTED_VERSIONS, type CniEnv } from './spec';
 
@@ -88,12 +88,8 @@ export async function runPlugin(envVars: NodeJS.ProcessEnv, stdin: string, optio
 
 /** `netns-kit-ipam` as an IPAM plugin of its own: the configuration's `ipam` section drives it. */
 async function runIpam(raw: Record<string, unknown>, env: CniEnv): Promise<PluginOutput> {
-  const ipamSection = raw.ipam;
-  if (typeof ipamSection !== 'object' || ipamSection === null) {
-    throw new CniError(CODES.INVALID_NETWORK_CONFIG, 'network configuration has no "ipam" section');
-  }
-  const conf = parseBridgeConf({ ...raw, type: allocator.BUILTIN_IPAM }) as BridgeConf;
-  const result = await ipam(env.command, { ...conf, ipam: { ...(ipamSection as Record<string, unknown>), type: allocator.BUILTIN_IPAM } }, env);
+  const conf = parseIpamConf(raw);
+  const result = await ipam(env.command, { ...conf, ipam: { ...conf.ipam!, type: allocator.BUILTIN_IPAM } }, env);
   if (env.command === 'ADD' && result) return { stdout: JSON.stringify(encodeResult(result, conf.cniVersion)), exitCode: 0 };
   return { stdout: '', exitCode: 0 };
 }
