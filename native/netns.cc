@@ -161,7 +161,10 @@ class NsidJob : public Job {
         nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, OnReply, &id);
         rc = nl_recvmsgs(sk, cb);
         nl_cb_put(cb);
-        return rc;
+        if (rc < 0) return rc;
+        // nl_send_auto asked for an ACK too (NLM_F_ACK): read it, or the next call on this
+        // cached socket would take it for its own answer.
+        return nl_wait_for_ack(sk);
       });
       ids_.push_back(ok ? id : -1);
     }
