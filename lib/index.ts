@@ -28,3 +28,36 @@ export type { Neighbor, NeighborSpec, NeighborState, Neighbors } from './neighbo
 export type { Sysctl } from './sysctl';
 export type { ExecOptions, ExecResult, SpawnOptions } from './process';
 export type { Family, Cidr } from './ip';
+
+import * as topologyApi from './topology/index';
+
+/** Declarative topologies: load, validate, up, down, status. */
+export const topology = {
+  load: topologyApi.load,
+  parse: topologyApi.parse,
+  validate: topologyApi.validate,
+  up: topologyApi.up,
+  down: topologyApi.down,
+  status: topologyApi.status,
+};
+export { TopologyError } from './topology/index';
+export type {
+  Topology,
+  TopologyOptions,
+  NamespaceSpec,
+  BridgeSpec,
+  VethSpec,
+  VethEndSpec,
+  TemplateSpec,
+  TemplateUplink,
+  AddressPool,
+  NatRuleSpec,
+  Progress,
+  UpOptions,
+  DownOptions,
+  DownResult,
+  TopologyHandle,
+  TopologyStatus,
+  NamespaceStatus,
+} from './topology/index';
+export { gc, type GcOptions, type GcReport } from './gc';
