@@ -337,7 +337,8 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
             ...(ownIndex !== undefined ? { index: ownIndex } : {}),
             peer: {
               name: peer.name,
-              netns: nsObject(peer.netns),
+              // Same namespace: no netns (the peer is created next to its twin).
+              ...(peer.netns !== own.netns ? { netns: nsObject(peer.netns) } : {}),
               up: peer.up,
               ...(peer.mtu !== undefined ? { mtu: peer.mtu } : {}),
               ...(peerIndex !== undefined ? { index: peerIndex } : {}),
