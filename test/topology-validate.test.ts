@@ -6,6 +6,7 @@ import path from 'node:path';
 import { netns, topology, type Topology } from '../lib/index';
 import { compile } from '../lib/topology/pattern';
 import { resolve } from '../lib/topology/validate';
+import { nsName } from './support/sandbox';
 
 const ok: Topology = {
   name: 'lab',
@@ -109,9 +110,11 @@ describe('validation names the path', () => {
   });
 
   test('up refuses an invalid topology before creating anything', async () => {
-    const before = (await netns.list()).map((n) => n.name);
-    await expect(topology.up({ name: 'x', namespaces: [{ name: 'nk-never-made' }, { name: 'nk-never-made' }] })).rejects.toMatchObject({ code: 'ERR_NETNS_INVALID_TOPOLOGY' });
-    expect((await netns.list()).map((n) => n.name)).toEqual(before);
+    const name = nsName('never');
+    await expect(topology.up({ name: 'x', namespaces: [{ name }, { name: 'b', links: [{ name: 'v', peer: { netns: 'nowhere', name: 'w' } }] }] })).rejects.toMatchObject({
+      code: 'ERR_NETNS_INVALID_TOPOLOGY',
+    });
+    expect((await netns.list()).map((n) => n.name)).not.toContain(name);
   });
 });
 
