@@ -204,3 +204,18 @@ templates:
     await expect(topology.load(path.join(dir, 'missing.yaml'))).rejects.toMatchObject({ code: 'ERR_NETNS_INVALID_TOPOLOGY', message: expect.stringContaining('ENOENT') });
   });
 });
+
+describe('example files', () => {
+  test.each(['tutorial.yaml', 'fleet.yaml'])('examples/%s is a valid topology', async (file) => {
+    const t = await topology.load(path.join(__dirname, '..', '..', 'examples', file));
+    const r = resolve(t);
+    if (file === 'tutorial.yaml') {
+      expect(r.namespaces.map((n) => n.name)).toEqual(['internet', 'host', 'red', 'blue', 'orange', 'gray']);
+      expect(r.veths).toHaveLength(6);
+    } else {
+      expect(r.namespaces).toHaveLength(1001);
+      expect(r.namespaces[1000].name).toBe('fleet-0999');
+      expect(r.veths.find((v) => v.member === 'fleet-0999')!.b.addresses).toEqual(['10.0.3.233/16']);
+    }
+  });
+});
