@@ -7,8 +7,10 @@ import { constants } from 'node:os';
 import type { NativeFailure } from './native';
 
 const errnoNames = new Map<number, string>();
+// Where Linux has two names for one number, the one networking people read in ip(8) output wins.
+const preferred = new Set(['EOPNOTSUPP', 'EWOULDBLOCK', 'EDEADLK']);
 for (const [name, value] of Object.entries(constants.errno)) {
-  if (!errnoNames.has(value)) errnoNames.set(value, name);
+  if (!errnoNames.has(value) || preferred.has(name)) errnoNames.set(value, name);
 }
 
 /** Codes for input the library refuses before anything reaches the kernel. */

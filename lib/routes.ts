@@ -6,7 +6,7 @@ import * as validate from './validate';
 import type { Netns } from './netns';
 
 export type RouteScope = 'universe' | 'site' | 'link' | 'host' | 'nowhere';
-export type RouteType = 'unicast' | 'local' | 'broadcast' | 'blackhole' | 'unreachable' | 'prohibit' | 'throw';
+export type RouteType = 'unicast' | 'local' | 'broadcast' | 'anycast' | 'multicast' | 'blackhole' | 'unreachable' | 'prohibit' | 'throw';
 
 export interface RouteSpec {
   /** 'default' or a CIDR ("10.0.2.0/24", "2001:db8::/64"); a bare address means a host route */
@@ -46,7 +46,7 @@ export interface Route {
 
 const TABLES = { default: 253, main: 254, local: 255 } as const;
 const SCOPE_NUM: Record<RouteScope, number> = { universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
-const TYPE_NUM: Record<RouteType, number> = { unicast: 1, local: 2, broadcast: 3, blackhole: 6, unreachable: 7, prohibit: 8, throw: 9 };
+const TYPE_NUM: Record<RouteType, number> = { unicast: 1, local: 2, broadcast: 3, anycast: 4, multicast: 5, blackhole: 6, unreachable: 7, prohibit: 8, throw: 9 };
 const PROTOCOLS: Record<number, Route['protocol']> = { 2: 'kernel', 3: 'boot', 4: 'static', 9: 'ra', 16: 'dhcp' };
 
 function reverse<T extends string>(m: Record<T, number>): Map<number, T> {
@@ -94,7 +94,7 @@ export function toNativeRoute(spec: RouteSpec, forDelete = false): NativeRouteCh
   } else if (type === 'local') {
     change.scope = SCOPE_NUM.host;
   } else if (forDelete) {
-    // libnl guesses the scope of a delete from the gateway, as ip(8) effectively does
+    // no scope: the addon sends RT_SCOPE_NOWHERE, which matches any (as `ip route del`)
   } else {
     change.scope = change.gateway === undefined && type === 'unicast' ? SCOPE_NUM.link : SCOPE_NUM.universe;
   }

@@ -148,24 +148,15 @@ class NsidJob : public Job {
         continue;
       }
       int32_t id = -1;
-      bool ok = lease.Call("get nsid", other, &local, [&](nl_sock* sk) {
-        rtgenmsg hdr{AF_UNSPEC};
-        nl_msg* msg = nlmsg_alloc_simple(RTM_GETNSID, NLM_F_REQUEST);
-        if (msg == nullptr) return -NLE_NOMEM;
-        nlmsg_append(msg, &hdr, sizeof(hdr), NLMSG_ALIGNTO);
-        nla_put_u32(msg, NETNSA_FD, fd.get());
-        int rc = nl_send_auto(sk, msg);
-        nlmsg_free(msg);
-        if (rc < 0) return rc;
-        nl_cb* cb = nl_cb_clone(nl_socket_get_cb(sk));
-        nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, OnReply, &id);
-        rc = nl_recvmsgs(sk, cb);
-        nl_cb_put(cb);
-        if (rc < 0) return rc;
-        // nl_send_auto asked for an ACK too (NLM_F_ACK): read it, or the next call on this
-        // cached socket would take it for its own answer.
-        return nl_wait_for_ack(sk);
-      });
+      rtgenmsg hdr{AF_UNSPEC};
+      nl_msg* msg = nlmsg_alloc_simple(RTM_GETNSID, NLM_F_REQUEST);
+      if (msg == nullptr || nlmsg_append(msg, &hdr, sizeof(hdr), NLMSG_ALIGNTO) < 0 ||
+          nla_put_u32(msg, NETNSA_FD, static_cast<uint32_t>(fd.get())) < 0) {
+        if (msg) nlmsg_free(msg);
+        error.Set(ENOMEM, "get nsid", other);
+        return;
+      }
+      bool ok = lease.Request(msg, "get nsid", other, &local, OnReply, &id);
       ids_.push_back(ok ? id : -1);
     }
   }
@@ -182,7 +173,7 @@ class NsidJob : public Job {
     if (nlmsg_parse(nlmsg_hdr(msg), sizeof(rtgenmsg), tb, NETNSA_MAX, nullptr) == 0 && tb[NETNSA_NSID]) {
       *static_cast<int32_t*>(arg) = static_cast<int32_t>(nla_get_u32(tb[NETNSA_NSID]));
     }
-    return NL_STOP;
+    return NL_OK;
   }
 
   std::string path_;
@@ -221,6 +212,14 @@ Napi::Value SocketCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(OpenSocketCount()));
 }
 
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("dumpRetries", static_cast<double>(nl_stats.dumpRetries.load()));
+  o.Set("socketsOpened", static_cast<double>(nl_stats.socketsOpened.load()));
+  o.Set("openSockets", static_cast<double>(OpenSocketCount()));
+  return o;
+}
+
 }  // namespace
 
 void InitNetns(Napi::Env env, Napi::Object exports) {
@@ -229,6 +228,7 @@ void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsIds", Napi::Function::New(env, Nsids));
   exports.Set("releaseSockets", Napi::Function::New(env, Release));
   exports.Set("openSocketCount", Napi::Function::New(env, SocketCount));
+  exports.Set("netlinkStats", Napi::Function::New(env, Stats));
 }
 
 }  // namespace nk

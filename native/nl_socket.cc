@@ -2,6 +2,7 @@
 
 #include <linux/netlink.h>
 #include <netlink/msg.h>
+#include <netlink/route/rtnl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -15,6 +16,8 @@
 #endif
 
 namespace nk {
+
+NlStats nl_stats;
 
 namespace {
 
@@ -50,6 +53,7 @@ int OnNetlinkError(sockaddr_nl*, nlmsgerr* e, void* arg) {
 
 std::shared_ptr<NsSocket> OpenSocket(const std::string& path, const NsId& id, OpError* err) {
   auto s = std::make_shared<NsSocket>();
+  nl_stats.socketsOpened++;
   s->id = id;
   s->sk = nl_socket_alloc();
   if (s->sk == nullptr) {
@@ -125,7 +129,48 @@ SocketLease::SocketLease(const std::string& path, OpError* err) {
 }
 
 SocketLease::~SocketLease() {
+  if (!s_) return;
+  bool broken = s_->broken;
   if (lock_.owns_lock()) lock_.unlock();
+  if (broken) {
+    std::lock_guard<std::mutex> lock(cache_mu);
+    for (auto it = cache.begin(); it != cache.end(); ++it) {
+      if (it->second == s_) {
+        lru.remove(it->first);
+        cache.erase(it);
+        break;
+      }
+    }
+  }
+}
+
+namespace {
+int StopOnAck(nl_msg*, void* arg) {
+  *static_cast<bool*>(arg) = true;
+  return NL_STOP;
+}
+}  // namespace
+
+bool SocketLease::Request(nl_msg* msg, const char* op, const std::string& what, OpError* err,
+                          int (*on_reply)(nl_msg*, void*), void* arg) {
+  return Call(op, what, err, [&](nl_sock* sk) {
+    if (msg == nullptr) return -NLE_INVAL;
+    int rc = nl_send_auto(sk, msg);
+    nlmsg_free(msg);
+    msg = nullptr;
+    if (rc < 0) return rc;
+    nl_cb* cb = nl_cb_clone(nl_socket_get_cb(sk));
+    if (cb == nullptr) return -NLE_NOMEM;
+    bool acked = false;
+    nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_reply, arg);
+    nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, StopOnAck, &acked);
+    // The reply and the ack may arrive in separate reads; nl_recvmsgs returns after each one.
+    do {
+      rc = nl_recvmsgs(sk, cb);
+    } while (rc >= 0 && !acked);
+    nl_cb_put(cb);
+    return rc;
+  });
 }
 
 bool SocketLease::Finish(int rc, const char* op, const std::string& what, OpError* err) {
@@ -157,6 +202,32 @@ bool SocketLease::Transact(nl_msg* msg, const char* op, const std::string& what,
     if (rc < 0) return rc;
     return nl_wait_for_ack(sk);
   });
+}
+
+bool SocketLease::Dump(const char* kind, int request, int family, nl_cache** out, const char* op, OpError* err) {
+  for (int attempt = 0; attempt < kDumpAttempts; attempt++) {
+    nl_cache* cache = nullptr;
+    if (nl_cache_alloc_name(kind, &cache) < 0) {
+      err->Set(ENOMEM, op, kind);
+      return false;
+    }
+    int rc = 0;
+    bool ok = Call(op, "", err, [&](nl_sock* sk) {
+      rc = nl_rtgen_request(sk, request, family, NLM_F_DUMP);
+      if (rc < 0) return rc;
+      rc = nl_cache_pickup(sk, cache);
+      return rc == -NLE_DUMP_INTR ? 0 : rc;
+    });
+    if (ok && rc != -NLE_DUMP_INTR) {
+      *out = cache;
+      return true;
+    }
+    nl_cache_free(cache);
+    if (!ok) return false;
+    nl_stats.dumpRetries++;
+  }
+  err->Set(EAGAIN, op, "the table kept changing during every dump");
+  return false;
 }
 
 void ReleaseSockets(const std::string& path) {

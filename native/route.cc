@@ -105,6 +105,9 @@ class ChangeJob : public Job {
     int rc;
     if (mode_ == Mode::Delete) {
       rc = rtnl_route_build_del_request(route.get(), 0, &msg);
+      // libnl replaces RT_SCOPE_NOWHERE by a guess; a delete without a scope must match any
+      // scope, as `ip route del` does, so put it back.
+      if (rc >= 0 && !scope_) static_cast<rtmsg*>(nlmsg_data(nlmsg_hdr(msg)))->rtm_scope = RT_SCOPE_NOWHERE;
     } else {
       int flags = NLM_F_CREATE | (mode_ == Mode::Replace ? NLM_F_REPLACE : NLM_F_EXCL);
       rc = rtnl_route_build_add_request(route.get(), flags, &msg);
@@ -136,9 +139,7 @@ class ListJob : public Job {
     SocketLease lease(ns_, &error);
     if (!lease.ok()) return;
     nl_cache* raw = nullptr;
-    if (!lease.Call("list routes", "", &error,
-                    [&](nl_sock* sk) { return rtnl_route_alloc_cache(sk, family_, 0, &raw); }))
-      return;
+    if (!lease.Dump("route/route", RTM_GETROUTE, family_, &raw, "list routes", &error)) return;
     NlCache cache(raw);
     for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
       auto* r = reinterpret_cast<rtnl_route*>(o);
