@@ -94,6 +94,11 @@ test('up creates the tutorial network, a second up changes nothing, down removes
     expect(st.matches).toBe(true);
     expect(st.state).toBe('up');
     expect(st.namespaces.find((n) => n.name === host)?.createdBy).toBe(`topology ${name}`);
+    expect(st.namespaces.find((n) => n.name === outer.name)).toMatchObject({ existing: true, createdBy: `process ${process.pid}` });
+    expect(st.namespaces.find((n) => n.name === colours.red)?.routes.find((r) => r.to === 'default')?.via).toBe('192.168.15.5');
+    const everything = await topology.status();
+    expect(everything.matches).toBeUndefined();
+    expect(everything.namespaces.find((n) => n.name === decoy.name)?.links.map((l) => l.name).sort()).toEqual(['decoy0', 'lo']);
 
     // Drift is seen and repaired, and only the drift (deleting blue's address also made the
     // kernel drop blue's default route through it).
