@@ -96,6 +96,11 @@ test('up creates the tutorial network, a second up changes nothing, down removes
     expect(st.namespaces.find((n) => n.name === host)?.createdBy).toBe(`topology ${name}`);
     expect(st.namespaces.find((n) => n.name === outer.name)).toMatchObject({ existing: true, createdBy: `process ${process.pid}` });
     expect(st.namespaces.find((n) => n.name === colours.red)?.routes.find((r) => r.to === 'default')?.via).toBe('192.168.15.5');
+    // Links as links.list() reports them, peers named.
+    const redLinks = st.namespaces.find((n) => n.name === colours.red)!.links;
+    expect(redLinks.map((l) => l.name).sort()).toEqual(['lo', 'up0', 'veth-red']);
+    expect(redLinks.find((l) => l.name === 'veth-red')?.peer?.netns).toBe(host);
+    expect(redLinks).toEqual(await red.links.list());
     const everything = await topology.status();
     expect(everything.matches).toBeUndefined();
     expect(everything.namespaces.find((n) => n.name === decoy.name)?.links.map((l) => l.name).sort()).toEqual(['decoy0', 'lo']);
