@@ -23,6 +23,7 @@
 import { closeSync, fstatSync, openSync, promises as fs, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { native } from './native';
 
 export type Owner = { pid: number; start: string } | { topology: string } | { persist: true };
 
@@ -268,6 +269,16 @@ export async function listLinkMarkers(): Promise<Array<{ netns: string; name: st
     }
   }
   return out;
+}
+
+/** The interface index of link `name` in namespace `netns` (by /run/netns name), or undefined. One RTM_GETLINK. */
+export async function liveIfIndex(netns: string, name: string): Promise<number | undefined> {
+  try {
+    const [l] = await native.linkList(path.join('/run/netns', netns), name);
+    return l?.index;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

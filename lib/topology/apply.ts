@@ -321,8 +321,8 @@ export async function down(t: Topology, options: DownOptions = {}): Promise<Down
   await pool(linkMarkers, r.concurrency, async (m) => {
     checkAbort();
     if (present.has(m.netns)) {
-      const live = await nsObject(m.netns).links.get(m.name).catch(() => undefined);
-      if (live && live.index === m.marker!.index) {
+      const index = await registry.liveIfIndex(m.netns, m.name);
+      if (index !== undefined && index === m.marker!.index) {
         await nsObject(m.netns).links.delete(m.name, { missingOk: true });
         result.links.push({ netns: m.netns, name: m.name });
       }
