@@ -41,3 +41,36 @@ import { SUPPORTED_VERSIONS as CNI_VERSIONS } from './cni/spec';
 export const cni = { run: cniRun, SUPPORTED_VERSIONS: CNI_VERSIONS };
 export { CniError, type CniResult } from './cni/spec';
 export type { PluginOutput as CniPluginOutput, RunOptions as CniRunOptions } from './cni/plugin';
+
+import * as topologyApi from './topology/index';
+
+/** Declarative topologies: load, validate, up, down, status. */
+export const topology = {
+  load: topologyApi.load,
+  parse: topologyApi.parse,
+  validate: topologyApi.validate,
+  up: topologyApi.up,
+  down: topologyApi.down,
+  status: topologyApi.status,
+};
+export { TopologyError } from './topology/index';
+export type {
+  Topology,
+  TopologyOptions,
+  NamespaceSpec,
+  BridgeSpec,
+  VethSpec,
+  VethEndSpec,
+  TemplateSpec,
+  TemplateUplink,
+  AddressPool,
+  NatRuleSpec as TopologyNatRuleSpec,
+  Progress,
+  UpOptions,
+  DownOptions,
+  DownResult,
+  TopologyHandle,
+  TopologyStatus,
+  NamespaceStatus,
+} from './topology/index';
+export { gc, type GcOptions, type GcReport } from './gc';
