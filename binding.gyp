@@ -13,6 +13,10 @@
         "native/route.cc",
         "native/neigh.cc",
         "native/sysctl.cc",
+        "native/nft.cc",
+        "native/conntrack.cc",
+        "native/bridge_port.cc",
+        "native/file_lock.cc",
         "native/watch.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -29,6 +29,52 @@ export type { Neighbor, NeighborSpec, NeighborState, Neighbors } from './neighbo
 export type { Sysctl } from './sysctl';
 export type { ExecOptions, ExecResult, SpawnOptions } from './process';
 export type { Family, Cidr } from './ip';
+export { Nat, DEFAULT_TABLE as NAT_DEFAULT_TABLE, type NatResult, type ApplyResult } from './nat';
+export type { NatRule, NatRuleSpec, MasqueradeSpec, SnatSpec, PortForwardSpec, ServiceSpec, NatProtocol, PortSpec, ServiceBackend, NatKind } from './nat-rules';
+import { runPlugin as cniRun } from './cni/plugin';
+import { SUPPORTED_VERSIONS as CNI_VERSIONS } from './cni/spec';
+
+/**
+ * The CNI plugin in-process (what the `netns-kit-cni` executable runs): `cni.run(env, stdin)`
+ * resolves with the stdout text and exit code the spec defines. It acts in the calling process's
+ * network namespace, like the executable. See docs/cni.md.
+ */
+export const cni = { run: cniRun, SUPPORTED_VERSIONS: CNI_VERSIONS };
+export { CniError, type CniResult } from './cni/spec';
+export type { PluginOutput as CniPluginOutput, RunOptions as CniRunOptions } from './cni/plugin';
+
+import * as topologyApi from './topology/index';
+
+/** Declarative topologies: load, validate, up, down, status. */
+export const topology = {
+  load: topologyApi.load,
+  parse: topologyApi.parse,
+  validate: topologyApi.validate,
+  up: topologyApi.up,
+  down: topologyApi.down,
+  status: topologyApi.status,
+};
+export { TopologyError } from './topology/index';
+export type {
+  Topology,
+  TopologyOptions,
+  NamespaceSpec,
+  BridgeSpec,
+  VethSpec,
+  VethEndSpec,
+  TemplateSpec,
+  TemplateUplink,
+  AddressPool,
+  NatRuleSpec as TopologyNatRuleSpec,
+  Progress,
+  UpOptions,
+  DownOptions,
+  DownResult,
+  TopologyHandle,
+  TopologyStatus,
+  NamespaceStatus,
+} from './topology/index';
+export { gc, type GcOptions, type GcReport } from './gc';
 export {
   NetworkState,
   NetworkWatch,

@@ -170,6 +170,26 @@ export interface NativeWatchOptions {
   receiveBuffer: number;
 }
 
+/** One side of a conntrack entry. */
+export interface NativeCtTuple {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+}
+
+/** A conntrack entry as ctnetlink reports it (ports are 0 for protocols without ports). */
+export interface NativeCtEntry {
+  /** 4 or 6 */
+  family: number;
+  /** IPPROTO_* number */
+  proto: number;
+  /** the kernel's id of the entry (deleting with it never hits a newer flow with the same tuple) */
+  id?: number;
+  orig: NativeCtTuple;
+  reply: NativeCtTuple;
+}
+
 export interface NativeAddon {
   /** unshare + bind mount onto `path` (created O_EXCL); `sysctls` are written inside the new namespace first. */
   netnsCreate(runDir: string, path: string, sysctls: Array<[string, string]>): Promise<void>;
@@ -204,6 +224,20 @@ export interface NativeAddon {
   sysctlGet(ns: string, key: string): Promise<string>;
   sysctlSet(ns: string, key: string, value: string): Promise<void>;
 
+  /**
+   * Runs one libnftables JSON command document ({"nftables": [...]}) inside `ns` as one batch
+   * (all or nothing); resolves with libnftables' JSON output ('' when a command prints nothing).
+   */
+  nftRun(ns: string, json: string): Promise<string>;
+  /** ctnetlink dump of one family (4|6), only protocol `proto` unless 0. */
+  conntrackList(ns: string, family: number, proto: number): Promise<NativeCtEntry[]>;
+  /** Deletes these entries by original tuple (and id); resolves with how many were deleted. */
+  conntrackDelete(ns: string, entries: NativeCtEntry[]): Promise<number>;
+  /** Bridge-port mode and promiscuity of a link (CNI hairpinMode / promiscMode). */
+  bridgePortSet(ns: string, name: string, change: NativeBridgePortChange): Promise<void>;
+  /** flock(fd, LOCK_EX|LOCK_NB): true when taken, false when held elsewhere (synchronous, never waits). */
+  flockTry(fd: number): boolean;
+
   /** Subscribes (sockets opened inside `ns`); resolves with the subscription id. `onBatch` runs on the main thread. */
   watchOpen(ns: string, options: NativeWatchOptions, onBatch: (batch: NativeWatchBatch) => void): Promise<number>;
   /** Stops (true) or resumes (false) reading the subscription's socket. */
@@ -212,10 +246,18 @@ export interface NativeAddon {
   watchClose(id: number): void;
 }
 
+export interface NativeBridgePortChange {
+  /** IFLA_BRPORT_MODE through IFLA_INFO_SLAVE_DATA (the link must be a bridge port) */
+  hairpin?: boolean;
+  /** IFF_PROMISC */
+  promisc?: boolean;
+}
+
 function load(): NativeAddon {
-  const root = path.resolve(__dirname, '..', '..');
+  // NETNS_KIT_ADDON points at another build of the same addon (the sanitizer run uses it).
+  const file = process.env.NETNS_KIT_ADDON ?? path.resolve(__dirname, '..', '..', 'build', 'Release', 'netns_kit.node');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(path.join(root, 'build', 'Release', 'netns_kit.node')) as NativeAddon;
+  return require(file) as NativeAddon;
 }
 
 export const native: NativeAddon = load();

@@ -12,6 +12,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRoute(env, exports);
   InitNeigh(env, exports);
   InitSysctl(env, exports);
+  InitNft(env, exports);
+  InitConntrack(env, exports);
+  InitBridgePort(env, exports);
+  InitFileLock(env, exports);
   InitWatch(env, exports);
   return exports;
 }
