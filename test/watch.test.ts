@@ -57,9 +57,24 @@ describe('ns.watch()', () => {
     const w = ns.watch();
     try {
       await w.ready;
+      // A reader in the background, so the test can wait for an event before the next change.
+      const events: NetworkEvent[] = [];
+      let wake = () => {};
+      const reader = (async () => {
+        for await (const e of w) {
+          events.push(e);
+          wake();
+        }
+      })();
+      const waitFor = async (pred: (e: NetworkEvent) => boolean) => {
+        while (!events.some(pred)) await new Promise<void>((r) => (wake = r));
+      };
       await ns.links.add({ kind: 'bridge', name: br, up: true });                       // our API
       ip('-n', ns.name!, 'addr', 'add', '192.0.2.1/24', 'dev', br);                     // ip(8)
       await ns.addresses.add(br, '2001:db8::1/64', { noDad: true });                    // our API
+      // IPv6 announces a new address from a kernel work queue, after the call returned: the
+      // kernel does not order it with the changes that follow, so the test waits for it.
+      await waitFor((e) => e.type === 'address' && e.address.cidr === '2001:db8::1/64');
       ip('-n', ns.name!, 'link', 'set', br, 'mtu', '1400');                             // ip(8)
       await ns.routes.add({ to: '198.51.100.0/24', via: '192.0.2.9' });                 // our API
       await ns.neighbors.add({ dev: br, address: '192.0.2.7', mac: '02:00:00:00:00:07' }); // our API
@@ -67,7 +82,9 @@ describe('ns.watch()', () => {
       ip('-n', ns.name!, 'neigh', 'del', '192.0.2.7', 'dev', br);                       // ip(8)
       ip('-n', ns.name!, 'route', 'del', '198.51.100.0/24');                             // ip(8)
       ip('-n', ns.name!, 'link', 'del', br);                                             // ip(8)
-      const events = await readUntil(w, (e) => e.type === 'link' && e.action === 'delete' && e.link.name === br);
+      await waitFor((e) => e.type === 'link' && e.action === 'delete' && e.link.name === br);
+      await w.close();
+      await reader;
 
       const mine = events
         .map((e) => {
