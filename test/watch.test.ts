@@ -42,6 +42,16 @@ function socketFds(): Map<string, string> {
   return out;
 }
 
+/**
+ * `n` more bridges for bursts: the kernel walks a link's whole IPv4 address list on every add, so
+ * thousands of addresses spread over several links keep the burst cheap for the machine.
+ */
+async function moreBridges(ns: Netns, n: number): Promise<string[]> {
+  const names = Array.from({ length: n }, () => ifName('bb'));
+  execFileSync('ip', ['-n', ns.name!, '-batch', '-'], { input: names.map((b) => `link add ${b} type bridge\nlink set ${b} up\n`).join('') });
+  return names;
+}
+
 /** A namespace with a bridge in it (a bridge with no ports is a fine stand-alone link). */
 async function withBridge(tag: string, options: { ipv6?: boolean } = {}): Promise<{ ns: Netns; br: string }> {
   const ns = await sb.ns(tag, { loopbackUp: true, ...options });
@@ -147,8 +157,9 @@ describe('ns.watch()', () => {
       await w.ready;
       // 3,000 adds and 2,000 deletes from another process, then a fence through our API.
       const lines: string[] = [];
-      for (let i = 0; i < 3000; i++) lines.push(`addr add 10.${(i >> 8) & 255}.${i & 255}.1/32 dev ${br}`);
-      for (let i = 0; i < 2000; i++) lines.push(`addr del 10.${(i >> 8) & 255}.${i & 255}.1/32 dev ${br}`);
+      const devs = [br, ...(await moreBridges(ns, 9))];
+      for (let i = 0; i < 3000; i++) lines.push(`addr add 10.${(i >> 8) & 255}.${i & 255}.1/32 dev ${devs[i % 10]}`);
+      for (let i = 0; i < 2000; i++) lines.push(`addr del 10.${(i >> 8) & 255}.${i & 255}.1/32 dev ${devs[i % 10]}`);
       const file = path.join(os.tmpdir(), `nk-watch-burst-${process.pid}.txt`);
       writeFileSync(file, lines.join('\n') + '\n');
       try {
@@ -182,8 +193,9 @@ describe('ns.watch()', () => {
     try {
       await w.ready;
       const lines: string[] = [];
-      for (let i = 0; i < 2500; i++) lines.push(`addr add 10.1.${(i >> 8) & 255}.${i & 255}/32 dev ${br}`);
-      for (let i = 0; i < 2500; i += 2) lines.push(`addr del 10.1.${(i >> 8) & 255}.${i & 255}/32 dev ${br}`);
+      const devs = [br, ...(await moreBridges(ns, 9))];
+      for (let i = 0; i < 2500; i++) lines.push(`addr add 10.1.${(i >> 8) & 255}.${i & 255}/32 dev ${devs[i % 10]}`);
+      for (let i = 0; i < 2500; i += 2) lines.push(`addr del 10.1.${(i >> 8) & 255}.${i & 255}/32 dev ${devs[i % 10]}`);
       const file = path.join(os.tmpdir(), `nk-watch-ovfl-${process.pid}.txt`);
       writeFileSync(file, lines.join('\n') + '\n');
       try {
