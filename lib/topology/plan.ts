@@ -10,7 +10,8 @@
  */
 import { AF, networkOf, parseCidr } from '../ip';
 import { native, type NativeLink } from '../native';
-import { RUN_DIR, Netns, createOwned, list as listNamespaces } from '../netns';
+import { call } from '../errors';
+import { RUN_DIR, Netns, createOwned, isNamespaceFile, list as listNamespaces } from '../netns';
 import * as registry from '../registry';
 import { applyRules, natSupported, natTable, restoreRules, ruleTag, type NatTableApi } from './nat';
 import type { NatRuleSpec } from './schema';
@@ -108,7 +109,9 @@ export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) 
 
 async function observe(ns: ResolvedNamespace, t: ResolvedTopology): Promise<Seen> {
   const path = `${RUN_DIR}/${ns.name}`;
-  const [links, addrs, routes] = await Promise.all([native.linkList(path), native.addrList(path, 0), native.routeList(path, 0)]);
+  const [links, addrs, routes] = await call({ netns: ns.name, syscall: 'observe namespace' }, () =>
+    Promise.all([native.linkList(path), native.addrList(path, 0), native.routeList(path, 0)]),
+  );
   const seen: Seen = {
     links: new Map(links.map((l) => [l.name, l])),
     byIndex: new Map(links.map((l) => [l.index, l])),
@@ -146,7 +149,11 @@ function routeMatches(r: ResolvedRoute, seen: Seen): boolean {
 
 /** Looks at the machine and plans what `up` must do. Reads only. */
 export async function plan(t: ResolvedTopology): Promise<Plan> {
-  const present = new Set((await listNamespaces()).map((n) => n.name!));
+  // Only live namespaces count as present: an unmounted entry left by a creator killed half-way
+  // is created again (createOwned reclaims it when the registry says it was ours).
+  const entries = await listNamespaces();
+  const live = await Promise.all(entries.map((n) => isNamespaceFile(n.path)));
+  const present = new Set(entries.filter((_, i) => live[i]).map((n) => n.name!));
   const conflicts: string[] = [];
   const steps: Step[] = [];
   const byName = new Map(t.namespaces.map((n) => [n.name, n]));
