@@ -18,6 +18,7 @@ import path from 'node:path';
 import { RUN_DIR, list as listNamespaces, Netns } from './netns';
 import * as registry from './registry';
 import { invalid } from './errors';
+import { requireNetworkPrivileges } from './privileges';
 import { natTable } from './topology/nat';
 
 export interface GcOptions {
@@ -51,6 +52,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   const prefix = options.prefix ?? '';
   if (typeof prefix !== 'string') throw invalid('ERR_NETNS_INVALID_ARG', 'gc prefix must be a string');
   const mine = (name: string) => name.startsWith(prefix);
+  if (!dryRun) requireNetworkPrivileges('gc');
   const report: GcReport = { namespaces: [], links: [], natTables: [], topologies: [], staleMarkers: 0, errors: [] };
   const records = new Map<string, registry.TopologyRecord | undefined>();
   const present = new Set((await listNamespaces()).map((n) => n.name!));
