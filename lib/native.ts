@@ -137,6 +137,26 @@ export interface NativeNeigh {
   flags: number;
 }
 
+/** One side of a conntrack entry. */
+export interface NativeCtTuple {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+}
+
+/** A conntrack entry as ctnetlink reports it (ports are 0 for protocols without ports). */
+export interface NativeCtEntry {
+  /** 4 or 6 */
+  family: number;
+  /** IPPROTO_* number */
+  proto: number;
+  /** the kernel's id of the entry (deleting with it never hits a newer flow with the same tuple) */
+  id?: number;
+  orig: NativeCtTuple;
+  reply: NativeCtTuple;
+}
+
 export interface NativeAddon {
   /** unshare + bind mount onto `path` (created O_EXCL); `sysctls` are written inside the new namespace first. */
   netnsCreate(runDir: string, path: string, sysctls: Array<[string, string]>): Promise<void>;
@@ -168,6 +188,16 @@ export interface NativeAddon {
   /** `key` is a path below /proc/sys (net/ipv4/ip_forward). */
   sysctlGet(ns: string, key: string): Promise<string>;
   sysctlSet(ns: string, key: string, value: string): Promise<void>;
+
+  /**
+   * Runs one libnftables JSON command document ({"nftables": [...]}) inside `ns` as one batch
+   * (all or nothing); resolves with libnftables' JSON output ('' when a command prints nothing).
+   */
+  nftRun(ns: string, json: string): Promise<string>;
+  /** ctnetlink dump of one family (4|6), only protocol `proto` unless 0. */
+  conntrackList(ns: string, family: number, proto: number): Promise<NativeCtEntry[]>;
+  /** Deletes these entries by original tuple (and id); resolves with how many were deleted. */
+  conntrackDelete(ns: string, entries: NativeCtEntry[]): Promise<number>;
 }
 
 function load(): NativeAddon {

@@ -13,6 +13,7 @@ import { Neighbors } from './neighbors';
 import { native } from './native';
 import { Routes } from './routes';
 import { Sysctl } from './sysctl';
+import { Nat, DEFAULT_TABLE } from './nat';
 import { exec, spawn, type ExecOptions, type ExecResult, type SpawnOptions } from './process';
 import type { ChildProcess } from 'node:child_process';
 import * as validate from './validate';
@@ -48,6 +49,7 @@ export class Netns implements AsyncDisposable {
   readonly neighbors: Neighbors;
   /** sysctl -w net.* inside the namespace (ip netns exec NAME sysctl ...) */
   readonly sysctl: Sysctl;
+  private natDefault?: Nat;
 
   /**
    * @param name  the /run/netns name, or undefined for a namespace opened by path or pid
@@ -60,6 +62,17 @@ export class Netns implements AsyncDisposable {
     this.routes = new Routes(this);
     this.neighbors = new Neighbors(this);
     this.sysctl = new Sysctl(this);
+  }
+
+  /** NAT in this namespace's `inet netns_kit` table (nft ... inet netns_kit ...). */
+  get nat(): Nat {
+    this.natDefault ??= new Nat(this, DEFAULT_TABLE);
+    return this.natDefault;
+  }
+
+  /** NAT in a table of another name, `inet NAME` (e.g. one per tool). Other tables are never touched. */
+  natTable(name: string): Nat {
+    return new Nat(this, name);
   }
 
   /** Name for messages: the /run/netns name, else the path. */

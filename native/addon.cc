@@ -12,6 +12,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRoute(env, exports);
   InitNeigh(env, exports);
   InitSysctl(env, exports);
+  InitNft(env, exports);
+  InitConntrack(env, exports);
   return exports;
 }
 

@@ -17,4 +17,6 @@ void InitAddr(Napi::Env env, Napi::Object exports);
 void InitRoute(Napi::Env env, Napi::Object exports);
 void InitNeigh(Napi::Env env, Napi::Object exports);
 void InitSysctl(Napi::Env env, Napi::Object exports);
+void InitNft(Napi::Env env, Napi::Object exports);
+void InitConntrack(Napi::Env env, Napi::Object exports);
 }  // namespace nk
