@@ -2,6 +2,7 @@
 import type { Command } from './command';
 import { demoCommand } from './demo';
 import { execCommand } from './exec';
+import { graphCommand } from './graph';
 import { listCommand } from './list';
 
-export const COMMANDS: Command[] = [demoCommand, listCommand, execCommand];
+export const COMMANDS: Command[] = [demoCommand, listCommand, execCommand, graphCommand];

@@ -402,6 +402,8 @@ async function runDemo(demo: Demo, ctx: Context, keep: boolean): Promise<number>
   } finally {
     const interrupted = ctx.signal.aborted;
     if (keep && !interrupted) {
+      // the demo's servers would keep this process (and the namespaces) busy: stop them
+      await Promise.all(demo.servers.splice(0).map((s) => s.stop()));
       if (!ok) out.write(`\nThe demo stopped at a failed step; it is left up as --keep asked.\n`);
       out.write(demo.exploreText());
     } else {
