@@ -30,3 +30,36 @@ export type { ExecOptions, ExecResult, SpawnOptions } from './process';
 export type { Family, Cidr } from './ip';
 export { Nat, DEFAULT_TABLE as NAT_DEFAULT_TABLE, type NatResult, type ApplyResult } from './nat';
 export type { NatRule, NatRuleSpec, MasqueradeSpec, SnatSpec, PortForwardSpec, ServiceSpec, NatProtocol, PortSpec, ServiceBackend, NatKind } from './nat-rules';
+
+import * as topologyApi from './topology/index';
+
+/** Declarative topologies: load, validate, up, down, status. */
+export const topology = {
+  load: topologyApi.load,
+  parse: topologyApi.parse,
+  validate: topologyApi.validate,
+  up: topologyApi.up,
+  down: topologyApi.down,
+  status: topologyApi.status,
+};
+export { TopologyError } from './topology/index';
+export type {
+  Topology,
+  TopologyOptions,
+  NamespaceSpec,
+  BridgeSpec,
+  VethSpec,
+  VethEndSpec,
+  TemplateSpec,
+  TemplateUplink,
+  AddressPool,
+  NatRuleSpec,
+  Progress,
+  UpOptions,
+  DownOptions,
+  DownResult,
+  TopologyHandle,
+  TopologyStatus,
+  NamespaceStatus,
+} from './topology/index';
+export { gc, type GcOptions, type GcReport } from './gc';

@@ -17,6 +17,7 @@ import { Nat, DEFAULT_TABLE } from './nat';
 import { exec, spawn, type ExecOptions, type ExecResult, type SpawnOptions } from './process';
 import type { ChildProcess } from 'node:child_process';
 import * as validate from './validate';
+import * as registry from './registry';
 
 /** Where named namespaces live (iproute2's NETNS_RUN_DIR). */
 export const RUN_DIR = '/run/netns';
@@ -28,6 +29,12 @@ export interface CreateOptions {
   ipv6?: boolean;
   /** Further net.* sysctls written inside the namespace at creation, e.g. { 'net.ipv4.ip_forward': '1' }. */
   sysctls?: Record<string, string | number>;
+  /**
+   * Keep the namespace when this process ends: `gc()` never collects it (it is recorded as
+   * persistent in the registry). Without it, a namespace whose creating process has died
+   * without deleting it counts as lost and `gc()` removes it. Default false.
+   */
+  persist?: boolean;
 }
 
 export interface DeleteOptions {
@@ -141,20 +148,39 @@ function sysctlList(options: CreateOptions): Array<[string, string]> {
 /**
  * Creates a named namespace. Equivalent to: `ip netns add NAME`
  * Fails with EEXIST when the name is taken; a failure half-way leaves no file in /run/netns.
+ *
+ * The namespace is recorded in the registry (lib/registry.ts) before it is created, owned by this
+ * process (or persistent with `persist: true`), so `gc()` can find it if this process dies
+ * without deleting it.
  */
 export async function create(name: string, options: CreateOptions = {}): Promise<Netns> {
+  validate.knownKeys(validate.object(options, 'create options'), 'create options', ['loopbackUp', 'ipv6', 'sysctls', 'persist']);
+  if (options.persist !== undefined) validate.bool(options.persist, 'persist');
+  return createOwned(name, options, options.persist ? { persist: true } : registry.processOwner());
+}
+
+/** create() with an explicit registry owner (the topology planner passes `{ topology: NAME }`). */
+export async function createOwned(name: string, options: CreateOptions, owner: registry.Owner): Promise<Netns> {
   const p = pathOf(name);
-  validate.knownKeys(validate.object(options, 'create options'), 'create options', ['loopbackUp', 'ipv6', 'sysctls']);
+  validate.knownKeys(validate.object(options, 'create options'), 'create options', ['loopbackUp', 'ipv6', 'sysctls', 'persist']);
   const sysctls = sysctlList(options);
-  await call({ netns: name, syscall: 'create netns' }, () => native.netnsCreate(RUN_DIR, p, sysctls));
+  // A live namespace of that name keeps its marker (whoever made it): the create below fails with
+  // EEXIST. Otherwise a marker left there is stale and is replaced by ours.
+  const marked = !(await isNamespaceFile(p));
+  if (marked) await registry.markNamespace(name, owner);
+  try {
+    await call({ netns: name, syscall: 'create netns' }, () => native.netnsCreate(RUN_DIR, p, sysctls));
+  } catch (e) {
+    if (marked) await registry.unmarkNamespace(name);
+    throw e;
+  }
   const ns = new Netns(name, p, true);
-  if (options.loopbackUp) {
-    try {
-      await ns.links.set('lo', { up: true });
-    } catch (e) {
-      await deleteByName(name, { missingOk: true });
-      throw e;
-    }
+  try {
+    if (marked) await registry.confirmNamespace(name, (await fs.stat(p)).ino);
+    if (options.loopbackUp) await ns.links.set('lo', { up: true });
+  } catch (e) {
+    await deleteByName(name, { missingOk: true });
+    throw e;
   }
   return ns;
 }
@@ -181,6 +207,15 @@ export async function open(target: OpenTarget): Promise<Netns> {
 }
 
 const NSFS_MAGIC = 0x6e736673;
+
+/** True when `p` is a live namespace file. */
+async function isNamespaceFile(p: string): Promise<boolean> {
+  try {
+    return Number((await fs.statfs(p)).type) === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
 
 /** ENOENT unless `p` is a live namespace file (an unmounted /run/netns entry is not). */
 async function assertNamespaceFile(p: string, label: string): Promise<void> {
@@ -219,9 +254,11 @@ async function deleteByName(name: string, options: DeleteOptions): Promise<void>
   try {
     await call({ netns: name, syscall: 'delete netns' }, () => native.netnsDelete(p));
   } catch (e) {
-    if (options.missingOk && isNotFound(e)) return;
-    throw e;
+    if (!(options.missingOk && isNotFound(e))) throw e;
   }
+  // After the object is gone, never before: a crash in between leaves a marker without a
+  // namespace, which gc drops, rather than a namespace nobody knows about.
+  await registry.unmarkNamespace(name);
 }
 
 /** Deletes a named namespace. Equivalent to: `ip netns delete NAME` */

@@ -203,7 +203,9 @@ class AddJob : public Job {
     if (kind_ == "veth" && peer_.up) {
       OpError upErr;
       bool ok;
-      if (peerNs_.empty()) {
+      // The peer's namespace may be this one (a veth with both ends here): its socket is the
+      // one `lease` already holds locked, so use it rather than leasing it again (deadlock).
+      if (peerNs_.empty() || peerNs_ == ns_) {
         ok = BringUp(lease, peer_.name, &upErr);
       } else {
         SocketLease peerLease(peerNs_, &upErr);

@@ -1,0 +1,135 @@
+/**
+ * gc: finds the namespaces, links and NAT tables netns-kit created and lost track of, and removes
+ * them — never anything it did not create. Equivalent to: `netns-kit gc` (`--dry-run` lists).
+ *
+ * "Lost" means (lib/registry.ts has the markers):
+ *  - a namespace created by plain `netns.create()` whose creating process has exited (or was
+ *    killed) without deleting it — unless it was created with `persist: true`;
+ *  - anything created by a topology whose `up` never completed: the `up` process died (or was
+ *    killed) before finishing and before rolling back;
+ *  - anything owned by a topology that no longer has a record (e.g. its record was removed).
+ * Kept: namespaces created with `persist: true`; everything of a topology whose `up` completed,
+ * until `down`; everything whose owner process is still running; and everything netns-kit did not
+ * create (no marker, e.g. `ip netns add`), or that was replaced since by a same-named object of
+ * somebody else (a different nsfs inode or interface index than the one recorded).
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { RUN_DIR, list as listNamespaces, Netns } from './netns';
+import * as registry from './registry';
+import { natTable } from './topology/nat';
+
+export interface GcOptions {
+  /** only report what would be removed */
+  dryRun?: boolean;
+}
+
+export interface GcReport {
+  namespaces: string[];
+  links: Array<{ netns: string; name: string }>;
+  natTables: Array<{ netns: string; table: string }>;
+  /** topology records whose `up` never completed, dropped with their objects */
+  topologies: string[];
+  /** markers without an object (a crash between marker and creation, or deletion and unmarking), dropped */
+  staleMarkers: number;
+  /** objects that could not be removed, with the reason */
+  errors: string[];
+}
+
+/** A marker that cannot be parsed may be one a live process is writing this very moment. */
+const YOUNG_MS = 60_000;
+
+/** Removes what netns-kit created and lost track of; `{ dryRun: true }` only reports it. */
+export async function gc(options: GcOptions = {}): Promise<GcReport> {
+  const dryRun = options.dryRun === true;
+  const report: GcReport = { namespaces: [], links: [], natTables: [], topologies: [], staleMarkers: 0, errors: [] };
+  const records = new Map<string, registry.TopologyRecord | undefined>();
+  const present = new Set((await listNamespaces()).map((n) => n.name!));
+  const nsObject = (name: string) => new Netns(name, path.join(RUN_DIR, name), false);
+
+  // Links and NAT tables first: they live in namespaces we keep, and must go synchronously.
+  for (const m of await registry.listLinkMarkers()) {
+    if (!m.marker) {
+      if (m.ageMs > YOUNG_MS && !dryRun) await registry.unmarkLink(m.netns, m.name);
+      continue;
+    }
+    if (!(await registry.ownerLost(m.marker.owner, records))) continue;
+    const live = present.has(m.netns) ? await nsObject(m.netns).links.get(m.name).catch(() => undefined) : undefined;
+    if (live && live.index === m.marker.index) {
+      report.links.push({ netns: m.netns, name: m.name });
+      if (!dryRun) {
+        try {
+          await nsObject(m.netns).links.delete(m.name, { missingOk: true });
+        } catch (e) {
+          report.errors.push(`link ${m.name} (${m.netns}): ${(e as Error).message}`);
+          continue;
+        }
+      }
+    } else report.staleMarkers++;
+    if (!dryRun) await registry.unmarkLink(m.netns, m.name);
+  }
+
+  for (const m of await registry.listNatMarkers()) {
+    if (!m.marker) {
+      if (m.ageMs > YOUNG_MS && !dryRun) await registry.unmarkNat(m.netns, m.table);
+      continue;
+    }
+    if (!(await registry.ownerLost(m.marker.owner, records))) continue;
+    if (present.has(m.netns)) {
+      const api = natTable(nsObject(m.netns), m.table);
+      if (!api) {
+        report.errors.push(`NAT table ${m.table} (${m.netns}): this build has no NAT support to remove it`);
+        continue;
+      }
+      report.natTables.push({ netns: m.netns, table: m.table });
+      if (!dryRun) {
+        try {
+          await api.flush();
+        } catch (e) {
+          report.errors.push(`NAT table ${m.table} (${m.netns}): ${(e as Error).message}`);
+          continue;
+        }
+      }
+    } else report.staleMarkers++;
+    if (!dryRun) await registry.unmarkNat(m.netns, m.table);
+  }
+
+  for (const m of await registry.listNamespaceMarkers()) {
+    if (!m.marker) {
+      // Written by a process that died between opening and writing it, before it created anything.
+      if (m.ageMs > YOUNG_MS) {
+        report.staleMarkers++;
+        if (!dryRun) await registry.unmarkNamespace(m.name);
+      }
+      continue;
+    }
+    if (!(await registry.ownerLost(m.marker.owner, records))) continue;
+    let inode: number | undefined;
+    if (present.has(m.name)) inode = (await fs.stat(path.join(RUN_DIR, m.name)).catch(() => undefined))?.ino;
+    // No inode recorded: the owner died between creating the namespace and recording its inode
+    // (a window of one file write). The namespace of that name is taken to be the one it made;
+    // only a same-named `ip netns add` in that window and after the crash could be mistaken.
+    const ours = inode !== undefined && (m.marker.inode === undefined || m.marker.inode === inode);
+    if (!ours) {
+      report.staleMarkers++;
+      if (!dryRun) await registry.unmarkNamespace(m.name);
+      continue;
+    }
+    report.namespaces.push(m.name);
+    if (!dryRun) {
+      try {
+        await nsObject(m.name).delete({ missingOk: true });
+      } catch (e) {
+        report.errors.push(`namespace ${m.name}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  for (const r of await registry.listTopologies()) {
+    if (!registry.topologyLost(r)) continue;
+    report.topologies.push(r.name);
+    if (!dryRun) await registry.removeTopology(r.name);
+  }
+  report.namespaces.sort();
+  return report;
+}

@@ -1,0 +1,297 @@
+/**
+ * The registry: what netns-kit created, and for whom, so that `gc()` can remove what was lost
+ * (its owner died) and never anything netns-kit did not create.
+ *
+ * Layout (a tmpfs under /run, so it is forgotten at reboot exactly like the namespaces it tracks;
+ * `NETNS_KIT_RUN_DIR` moves it, e.g. for tests):
+ *
+ *   /run/netns-kit/netns/NAME            a namespace we created (/run/netns/NAME)
+ *   /run/netns-kit/links/NETNS/IFNAME    a link we created in a namespace we do not own
+ *   /run/netns-kit/nat/NETNS/TABLE       an nftables table we created in a namespace we do not own
+ *   /run/netns-kit/topologies/NAME.json  a topology: its `up` process and whether `up` completed
+ *
+ * Every marker is written BEFORE the kernel object is created and removed AFTER it is deleted, so
+ * a crash at any moment leaves at worst a marker without an object (gc drops the marker), never
+ * an object of ours without a marker. A marker records its owner:
+ *   { pid, start }      the creating process (pid + start time from /proc/PID/stat field 22, so a
+ *                       recycled pid is not mistaken for the owner)
+ *   { topology: NAME }  a topology; kept for as long as the topology is recorded as complete
+ *   { persist: true }   left up on purpose (`netns.create(name, { persist: true })`); never collected
+ * and what identifies the object (a namespace's nsfs inode, a link's interface index), so gc never
+ * removes a same-named object somebody else made later.
+ */
+import { promises as fs, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export type Owner = { pid: number; start: string } | { topology: string } | { persist: true };
+
+export interface NamespaceMarker {
+  kind: 'netns';
+  name: string;
+  owner: Owner;
+  /** ISO time the marker was written */
+  created: string;
+  /** the namespace's nsfs inode once it exists (absent while the creation is in flight) */
+  inode?: number;
+}
+
+export interface LinkMarker {
+  kind: 'link';
+  netns: string;
+  name: string;
+  owner: Owner;
+  created: string;
+  /** the interface index we asked the kernel for: the link is ours only if it still has it */
+  index: number;
+}
+
+export interface NatMarker {
+  kind: 'nat';
+  netns: string;
+  table: string;
+  owner: Owner;
+  created: string;
+}
+
+export type TopologyState = 'applying' | 'up';
+
+export interface TopologyRecord {
+  name: string;
+  /** 'applying' until an `up` completes; an 'applying' record whose process died is lost */
+  state: TopologyState;
+  /** the process running (or that last ran) `up` */
+  owner: { pid: number; start: string };
+  updated: string;
+}
+
+/** Where the registry lives: NETNS_KIT_RUN_DIR or /run/netns-kit. Read at each call. */
+export function registryDir(): string {
+  return process.env.NETNS_KIT_RUN_DIR || '/run/netns-kit';
+}
+
+const dirs = {
+  netns: () => path.join(registryDir(), 'netns'),
+  links: (ns: string) => path.join(registryDir(), 'links', ns),
+  nat: (ns: string) => path.join(registryDir(), 'nat', ns),
+  topologies: () => path.join(registryDir(), 'topologies'),
+};
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or undefined if it does not exist. */
+export function processStart(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may itself contain ') ': split after the last one.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[19]; // field 22 overall; fields[0] here is field 3
+}
+
+let self: { pid: number; start: string } | undefined;
+
+/** This process as an owner. */
+export function processOwner(): { pid: number; start: string } {
+  if (!self || self.pid !== process.pid) self = { pid: process.pid, start: processStart(process.pid) ?? '0' };
+  return self;
+}
+
+/** True when the owning process no longer exists (or its pid now belongs to another process). */
+export function processGone(owner: { pid: number; start: string }): boolean {
+  const start = processStart(owner.pid);
+  return start === undefined || start !== owner.start;
+}
+
+function fileName(name: string): string {
+  // Namespace and interface names never contain '/', and '.'/'..' are refused by the validators.
+  return name;
+}
+
+async function writeAtomic(file: string, data: unknown): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(data) + '\n', { mode: 0o644 });
+  await fs.rename(tmp, file);
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+async function unlinkQuiet(file: string): Promise<void> {
+  await fs.rm(file, { force: true });
+}
+
+async function readdirQuiet(dir: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(dir)).filter((n) => !n.endsWith('.tmp'));
+  } catch {
+    return [];
+  }
+}
+
+// ---- namespaces ----
+
+export async function readNamespaceMarker(name: string): Promise<NamespaceMarker | undefined> {
+  return readJson<NamespaceMarker>(path.join(dirs.netns(), fileName(name)));
+}
+
+/** Records that we are about to create namespace `name` for `owner`. */
+export async function markNamespace(name: string, owner: Owner, inode?: number): Promise<void> {
+  const m: NamespaceMarker = { kind: 'netns', name, owner, created: new Date().toISOString() };
+  if (inode !== undefined) m.inode = inode;
+  await writeAtomic(path.join(dirs.netns(), fileName(name)), m);
+}
+
+/** Adds the inode once the namespace exists (keeps the owner). */
+export async function confirmNamespace(name: string, inode: number): Promise<void> {
+  const m = await readNamespaceMarker(name);
+  if (m) await writeAtomic(path.join(dirs.netns(), fileName(name)), { ...m, inode });
+}
+
+/** Hands a namespace we created to a new owner (a completed topology, or persist). */
+export async function reownNamespace(name: string, owner: Owner): Promise<void> {
+  const m = await readNamespaceMarker(name);
+  if (m) await writeAtomic(path.join(dirs.netns(), fileName(name)), { ...m, owner });
+}
+
+export async function unmarkNamespace(name: string): Promise<void> {
+  await unlinkQuiet(path.join(dirs.netns(), fileName(name)));
+}
+
+export async function listNamespaceMarkers(): Promise<Array<{ name: string; marker?: NamespaceMarker; ageMs: number }>> {
+  const dir = dirs.netns();
+  const out: Array<{ name: string; marker?: NamespaceMarker; ageMs: number }> = [];
+  for (const name of await readdirQuiet(dir)) {
+    const file = path.join(dir, name);
+    const marker = await readJson<NamespaceMarker>(file);
+    const st = await fs.stat(file).catch(() => undefined);
+    if (!st) continue;
+    out.push({ name, marker, ageMs: Date.now() - st.mtimeMs });
+  }
+  return out;
+}
+
+// ---- links in namespaces we do not own ----
+
+export async function markLink(netns: string, name: string, index: number, owner: Owner): Promise<void> {
+  const m: LinkMarker = { kind: 'link', netns, name, owner, index, created: new Date().toISOString() };
+  await writeAtomic(path.join(dirs.links(netns), fileName(name)), m);
+}
+
+export async function readLinkMarker(netns: string, name: string): Promise<LinkMarker | undefined> {
+  return readJson<LinkMarker>(path.join(dirs.links(netns), fileName(name)));
+}
+
+export async function unmarkLink(netns: string, name: string): Promise<void> {
+  await unlinkQuiet(path.join(dirs.links(netns), fileName(name)));
+  await fs.rmdir(dirs.links(netns)).catch(() => undefined); // only when empty
+}
+
+export async function listLinkMarkers(): Promise<Array<{ netns: string; name: string; marker?: LinkMarker; ageMs: number }>> {
+  const root = path.join(registryDir(), 'links');
+  const out: Array<{ netns: string; name: string; marker?: LinkMarker; ageMs: number }> = [];
+  for (const ns of await readdirQuiet(root)) {
+    for (const name of await readdirQuiet(path.join(root, ns))) {
+      const file = path.join(root, ns, name);
+      const st = await fs.stat(file).catch(() => undefined);
+      if (!st) continue;
+      out.push({ netns: ns, name, marker: await readJson<LinkMarker>(file), ageMs: Date.now() - st.mtimeMs });
+    }
+  }
+  return out;
+}
+
+/**
+ * An interface index for a link we create in a namespace we do not own: random and high, so it
+ * practically never collides, and gc recognises the link by it (a same-named link made by
+ * somebody else later gets another index).
+ */
+export function chooseIfIndex(): number {
+  return 0x100000 + (randomBytes(4).readUInt32BE(0) % 0x7fe00000);
+}
+
+// ---- NAT tables in namespaces we do not own ----
+
+export async function markNat(netns: string, table: string, owner: Owner): Promise<void> {
+  const m: NatMarker = { kind: 'nat', netns, table, owner, created: new Date().toISOString() };
+  await writeAtomic(path.join(dirs.nat(netns), fileName(table)), m);
+}
+
+export async function unmarkNat(netns: string, table: string): Promise<void> {
+  await unlinkQuiet(path.join(dirs.nat(netns), fileName(table)));
+  await fs.rmdir(dirs.nat(netns)).catch(() => undefined);
+}
+
+export async function readNatMarker(netns: string, table: string): Promise<NatMarker | undefined> {
+  return readJson<NatMarker>(path.join(dirs.nat(netns), fileName(table)));
+}
+
+export async function listNatMarkers(): Promise<Array<{ netns: string; table: string; marker?: NatMarker; ageMs: number }>> {
+  const root = path.join(registryDir(), 'nat');
+  const out: Array<{ netns: string; table: string; marker?: NatMarker; ageMs: number }> = [];
+  for (const ns of await readdirQuiet(root)) {
+    for (const table of await readdirQuiet(path.join(root, ns))) {
+      const file = path.join(root, ns, table);
+      const st = await fs.stat(file).catch(() => undefined);
+      if (!st) continue;
+      out.push({ netns: ns, table, marker: await readJson<NatMarker>(file), ageMs: Date.now() - st.mtimeMs });
+    }
+  }
+  return out;
+}
+
+// ---- topologies ----
+
+function topologyFile(name: string): string {
+  return path.join(dirs.topologies(), `${name}.json`);
+}
+
+export async function readTopology(name: string): Promise<TopologyRecord | undefined> {
+  return readJson<TopologyRecord>(topologyFile(name));
+}
+
+export async function writeTopology(record: TopologyRecord): Promise<void> {
+  await writeAtomic(topologyFile(record.name), record);
+}
+
+export async function removeTopology(name: string): Promise<void> {
+  await unlinkQuiet(topologyFile(name));
+}
+
+export async function listTopologies(): Promise<TopologyRecord[]> {
+  const out: TopologyRecord[] = [];
+  for (const f of await readdirQuiet(dirs.topologies())) {
+    if (!f.endsWith('.json')) continue;
+    const r = await readJson<TopologyRecord>(path.join(dirs.topologies(), f));
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+/** A topology is lost when its record is gone, or its `up` never completed and that process is dead. */
+export function topologyLost(record: TopologyRecord | undefined): boolean {
+  if (!record) return true;
+  return record.state !== 'up' && processGone(record.owner);
+}
+
+/** Whether an owner has lost track of its objects. `records` caches topology records by name. */
+export async function ownerLost(owner: Owner | undefined, records: Map<string, TopologyRecord | undefined>): Promise<boolean> {
+  if (!owner || typeof owner !== 'object') return true;
+  if ('persist' in owner) return false;
+  if ('topology' in owner) {
+    if (!records.has(owner.topology)) records.set(owner.topology, await readTopology(owner.topology));
+    return topologyLost(records.get(owner.topology));
+  }
+  return processGone(owner);
+}
+
+export function sameOwner(a: Owner | undefined, b: Owner): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

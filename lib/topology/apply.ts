@@ -1,0 +1,352 @@
+/**
+ * `up` and `down`: run a plan (plan.ts) phase by phase with bounded concurrency; on a failure or
+ * an abort, undo everything this call created, newest first, and report which step failed and why.
+ */
+import { invalid, NetnsError } from '../errors';
+import { createOwned, list as listNamespaces, type Netns } from '../netns';
+import * as registry from '../registry';
+import { natTable } from './nat';
+import { nsObject, plan, pool, Phase, type MemberWork, type Step } from './plan';
+import type { Topology } from './schema';
+import { resolve, type ResolvedTopology } from './validate';
+import { status, type TopologyStatus } from './status';
+
+export interface Progress {
+  done: number;
+  total: number;
+  /** the step just finished (or, for down, the object just removed) */
+  step: string;
+}
+
+export interface UpOptions {
+  /** called after each step; for templates, once per namespace */
+  onProgress?: (p: Progress) => void;
+  /** aborting stops `up` between steps and rolls back what it created (error ERR_NETNS_ABORTED) */
+  signal?: AbortSignal;
+}
+
+export type DownOptions = UpOptions;
+
+export interface TopologyHandle {
+  name: string;
+  topology: Topology;
+  /** what this `up` call changed, in order of completion; empty when everything already matched */
+  changes: string[];
+  /** every namespace of the topology (templates expanded) */
+  namespaces: string[];
+  /** a declared namespace by name */
+  netns(name: string): Netns;
+  down(options?: DownOptions): Promise<DownResult>;
+  status(): Promise<TopologyStatus>;
+}
+
+export interface DownResult {
+  /** namespaces deleted */
+  namespaces: string[];
+  /** links deleted in namespaces the topology does not own */
+  links: Array<{ netns: string; name: string }>;
+  /** NAT tables removed from namespaces the topology does not own */
+  natTables: Array<{ netns: string; table: string }>;
+  /** declared namespaces that exist but were not created by this topology: left alone */
+  kept: string[];
+}
+
+/** A failed `up`: which step failed, the underlying error as `cause`, what the rollback did. */
+export class TopologyError extends NetnsError {
+  /** the step that failed, e.g. "add route 10.9.0.0/16 via 10.200.0.1 (red)" */
+  readonly step: string;
+  /** how many creations were undone */
+  readonly rolledBack: number;
+  /** undo steps that failed themselves (what is left behind; `gc()` collects it after this process exits) */
+  readonly rollbackErrors: Error[];
+  constructor(code: string, message: string, step: string, cause: unknown, rolledBack: number, rollbackErrors: Error[]) {
+    const c = cause instanceof NetnsError ? cause : undefined;
+    super(code, message, { errno: c?.errno, syscall: c?.syscall, netns: c?.netns, ifname: c?.ifname, extack: c?.extack, detail: step });
+    this.step = step;
+    this.rolledBack = rolledBack;
+    this.rollbackErrors = rollbackErrors;
+    (this as Error).cause = cause;
+  }
+}
+
+class StepFailed extends Error {
+  constructor(readonly step: string, readonly reason: unknown) {
+    super(step);
+  }
+}
+
+class Aborted extends Error {
+  constructor(readonly step: string, readonly reason: unknown) {
+    super(step);
+  }
+}
+
+interface Journal {
+  entries: Array<{ phase: Phase; undo: () => Promise<void> }>;
+}
+
+/** Undoes journal entries, latest phase first; within a phase concurrently. Never stops early. */
+async function rollback(journal: Journal, concurrency: number): Promise<{ count: number; errors: Error[] }> {
+  const errors: Error[] = [];
+  const phases = [...new Set(journal.entries.map((e) => e.phase))].sort((a, b) => b - a);
+  let count = 0;
+  for (const phase of phases) {
+    const group = journal.entries.filter((e) => e.phase === phase).reverse();
+    await pool(group, concurrency, async (e) => {
+      try {
+        await e.undo();
+        count++;
+      } catch (err) {
+        errors.push(err as Error);
+      }
+    });
+  }
+  journal.entries.length = 0;
+  return { count, errors };
+}
+
+interface MemberContext {
+  topology: ResolvedTopology;
+  journal: Journal;
+  /** the namespace existed before this `up` call */
+  preexisting(ns: string): boolean;
+  checkAbort(step: string): void;
+  finished(step: string): void;
+}
+
+function memberStep(w: MemberWork): string {
+  return `create namespace ${w.name}`;
+}
+
+/**
+ * Sets up new template members: namespace, uplink veth (bridge end created with its master and
+ * up in the creating message, member end created directly inside the member), addresses, routes.
+ *
+ * This is the one place the per-namespace work of templates goes through: the bulk fast path
+ * (lib/bulk.ts `bulk.createMany`, branch bench) slots in here, taking `items` as they are — the
+ * registry markers must be written before it runs, as createOwned() does per namespace below.
+ */
+async function createMembers(items: MemberWork[], ctx: MemberContext): Promise<void> {
+  const t = ctx.topology;
+  const owner: registry.Owner = { topology: t.name };
+  const foreign = (ns: string) => t.namespaces.find((n) => n.name === ns)?.existing === true;
+  await pool(items, t.concurrency, async (w) => {
+    ctx.checkAbort(memberStep(w));
+    try {
+      const ns = await createOwned(w.name, { loopbackUp: w.loopbackUp, sysctls: Object.fromEntries(w.sysctls) }, owner);
+      ctx.journal.entries.push({ phase: Phase.Namespaces, undo: () => ns.delete({ missingOk: true }) });
+      if (w.uplink) {
+        const u = w.uplink;
+        const host = nsObject(u.netns);
+        const index = foreign(u.netns) ? registry.chooseIfIndex() : undefined;
+        if (index !== undefined) await registry.markLink(u.netns, u.peerName, index, owner);
+        try {
+          await host.links.add({
+            kind: 'veth',
+            name: u.peerName,
+            master: u.bridge,
+            up: true,
+            ...(u.mtu !== undefined ? { mtu: u.mtu } : {}),
+            ...(index !== undefined ? { index } : {}),
+            peer: { name: u.name, netns: ns, up: true, ...(u.mtu !== undefined ? { mtu: u.mtu } : {}) },
+          });
+        } catch (e) {
+          if (index !== undefined) await registry.unmarkLink(u.netns, u.peerName);
+          throw e;
+        }
+        // Deleting the member would take the pair along, but asynchronously: delete the bridge end
+        // explicitly so a rollback is complete when it returns.
+        if (ctx.preexisting(u.netns)) {
+          ctx.journal.entries.push({
+            phase: Phase.Members,
+            undo: async () => {
+              await host.links.delete(u.peerName, { missingOk: true });
+              if (index !== undefined) await registry.unmarkLink(u.netns, u.peerName);
+            },
+          });
+        }
+        for (const a of w.addresses) await ns.addresses.add(u.name, a, a.includes(':') ? { noDad: true } : {});
+      }
+      for (const r of w.routes) await ns.routes.add(r.spec);
+    } catch (e) {
+      throw new StepFailed(memberStep(w), e);
+    }
+    ctx.finished(memberStep(w));
+  });
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new Error('aborted');
+}
+
+/**
+ * Brings a topology up: creates what is missing, leaves alone what matches, and returns a handle.
+ * Running it again changes nothing (`handle.changes` is empty). If a step fails — or `signal`
+ * aborts — everything this call created is removed again and the error (a TopologyError) names
+ * the step, with the underlying NetnsError as `cause`.
+ *
+ * Equivalent to the `ip netns add` / `ip link add ... type veth peer ... netns` / `ip addr add` /
+ * `ip route add` / `sysctl -w` / `nft add rule` sequence the topology describes.
+ */
+export async function up(t: Topology, options: UpOptions = {}): Promise<TopologyHandle> {
+  const r = resolve(t);
+  const { onProgress, signal } = options;
+  if (signal?.aborted) throw new NetnsError('ERR_NETNS_ABORTED', `up "${r.name}" aborted before it started`, { syscall: 'topology up' });
+  const p = await plan(r);
+  if (p.conflicts.length) {
+    throw invalid('ERR_NETNS_CONFLICT', `topology "${r.name}" cannot be brought up: ${p.conflicts.join('; ')}`, { detail: p.conflicts[0] });
+  }
+
+  const prev = await registry.readTopology(r.name);
+  const self = registry.processOwner();
+  if (prev && prev.state === 'applying' && prev.owner.pid !== self.pid && !registry.processGone(prev.owner)) {
+    throw invalid('ERR_NETNS_CONFLICT', `topology "${r.name}" is being brought up by process ${prev.owner.pid}`);
+  }
+  // Recorded before anything is created: an `up` that dies half-way leaves an 'applying'
+  // record with a dead owner, which is how gc() recognises its leftovers.
+  if (p.steps.length > 0 && prev?.state !== 'up') {
+    await registry.writeTopology({ name: r.name, state: 'applying', owner: self, updated: new Date().toISOString() });
+  }
+
+  const journal: Journal = { entries: [] };
+  const changes: string[] = [];
+  const total = p.steps.length;
+  const checkAbort = (step: string) => {
+    if (signal?.aborted) throw new Aborted(step, abortReason(signal));
+  };
+  const finished = (step: string) => {
+    changes.push(step);
+    onProgress?.({ done: changes.length, total, step });
+  };
+
+  try {
+    const phases = [...new Set(p.steps.map((s) => s.phase))].sort((a, b) => a - b);
+    for (const phase of phases) {
+      const group = p.steps.filter((s) => s.phase === phase);
+      if (phase === Phase.Members) {
+        await createMembers(
+          group.map((s) => s.member!),
+          { topology: r, journal, preexisting: (ns) => p.present.has(ns), checkAbort, finished },
+        );
+        continue;
+      }
+      await pool(group, r.concurrency, async (s: Step) => {
+        checkAbort(s.what);
+        try {
+          await s.run((undo) => journal.entries.push({ phase, undo }));
+        } catch (e) {
+          throw new StepFailed(s.what, e);
+        }
+        finished(s.what);
+      });
+    }
+  } catch (e) {
+    const rb = await rollback(journal, r.concurrency);
+    const left = rb.errors.length ? `; ${rb.errors.length} undo step(s) failed (${rb.errors.map((x) => x.message).join('; ')}): gc() collects what is left once this process exits` : '';
+    if (rb.errors.length === 0 && prev === undefined) await registry.removeTopology(r.name);
+    else if (prev) await registry.writeTopology(prev);
+    if (e instanceof Aborted) {
+      throw new TopologyError('ERR_NETNS_ABORTED', `up "${r.name}" aborted before step "${e.step}"; rolled back ${rb.count} change(s)${left}`, e.step, e.reason, rb.count, rb.errors);
+    }
+    if (e instanceof StepFailed) {
+      const cause = e.reason;
+      const code = cause instanceof NetnsError ? cause.code : 'EIO';
+      const why = cause instanceof Error ? cause.message : String(cause);
+      throw new TopologyError(code, `up "${r.name}" failed at step "${e.step}": ${why}; rolled back ${rb.count} change(s)${left}`, e.step, cause, rb.count, rb.errors);
+    }
+    throw e;
+  }
+
+  if (prev?.state !== 'up') await registry.writeTopology({ name: r.name, state: 'up', owner: self, updated: new Date().toISOString() });
+  return handleFor(t, r, changes);
+}
+
+function handleFor(t: Topology, r: ResolvedTopology, changes: string[]): TopologyHandle {
+  const names = r.namespaces.map((n) => n.name);
+  const declared = new Set(names);
+  return {
+    name: r.name,
+    topology: t,
+    changes,
+    namespaces: names,
+    netns(name: string): Netns {
+      if (!declared.has(name)) throw invalid('ERR_NETNS_INVALID_ARG', `topology "${r.name}" has no namespace "${name}"`);
+      return nsObject(name);
+    },
+    down: (options) => down(t, options),
+    status: () => status(t),
+  };
+}
+
+/**
+ * Takes a topology down: removes exactly what belongs to it — the namespaces it created, the
+ * links and NAT tables it added to namespaces it does not own (all as recorded in the registry,
+ * and only if the kernel object is still the one it made), and the routes declared in those
+ * namespaces — and nothing else. Declared namespaces it did not create are left alone (`kept`).
+ * Equivalent to: `ip netns delete NAME` for each of its namespaces, `ip link del` for its links
+ * elsewhere, `nft delete table inet nk_NAME`.
+ */
+export async function down(t: Topology, options: DownOptions = {}): Promise<DownResult> {
+  const r = resolve(t);
+  const { onProgress, signal } = options;
+  const owner: registry.Owner = { topology: r.name };
+  const result: DownResult = { namespaces: [], links: [], natTables: [], kept: [] };
+  const present = new Set((await listNamespaces()).map((n) => n.name!));
+  const foreign = new Set(r.namespaces.filter((n) => n.existing).map((n) => n.name));
+
+  const markers = (await registry.listNamespaceMarkers()).filter((m) => m.marker && registry.sameOwner(m.marker.owner, owner));
+  const ours = new Set(markers.map((m) => m.name));
+  for (const n of r.namespaces) if (!n.existing && present.has(n.name) && !ours.has(n.name)) result.kept.push(n.name);
+  const linkMarkers = (await registry.listLinkMarkers()).filter((m) => m.marker && registry.sameOwner(m.marker.owner, owner));
+  const natMarkers = (await registry.listNatMarkers()).filter((m) => m.marker && registry.sameOwner(m.marker.owner, owner));
+  const foreignRoutes = r.namespaces.filter((n) => n.existing && present.has(n.name)).flatMap((n) => n.routes.map((rt) => ({ ns: n.name, rt })));
+
+  const total = linkMarkers.length + natMarkers.length + foreignRoutes.length + [...ours].filter((n) => present.has(n)).length;
+  let done = 0;
+  const tick = (step: string) => onProgress?.({ done: ++done, total, step });
+  const checkAbort = () => {
+    if (signal?.aborted) throw new NetnsError('ERR_NETNS_ABORTED', `down "${r.name}" aborted after ${done} of ${total} removals (run down again to finish)`, { syscall: 'topology down' });
+  };
+
+  // First what lives in namespaces we keep, so it is gone synchronously when down returns.
+  await pool(foreignRoutes, r.concurrency, async ({ ns, rt }) => {
+    checkAbort();
+    await nsObject(ns).routes.delete(rt.spec, { missingOk: true });
+    tick(`delete route ${rt.spec.to} (${ns})`);
+  });
+  await pool(linkMarkers, r.concurrency, async (m) => {
+    checkAbort();
+    if (present.has(m.netns)) {
+      const live = await nsObject(m.netns).links.get(m.name).catch(() => undefined);
+      if (live && live.index === m.marker!.index) {
+        await nsObject(m.netns).links.delete(m.name, { missingOk: true });
+        result.links.push({ netns: m.netns, name: m.name });
+      }
+    }
+    await registry.unmarkLink(m.netns, m.name);
+    tick(`delete link ${m.name} (${m.netns})`);
+  });
+  await pool(natMarkers, r.concurrency, async (m) => {
+    checkAbort();
+    const api = present.has(m.netns) ? natTable(nsObject(m.netns), m.table) : undefined;
+    if (api) {
+      await api.flush();
+      result.natTables.push({ netns: m.netns, table: m.table });
+    }
+    await registry.unmarkNat(m.netns, m.table);
+    tick(`delete NAT table ${m.table} (${m.netns})`);
+  });
+  await pool([...ours], r.concurrency, async (name) => {
+    checkAbort();
+    if (foreign.has(name)) return;
+    if (present.has(name)) {
+      await nsObject(name).delete({ missingOk: true });
+      result.namespaces.push(name);
+      tick(`delete namespace ${name}`);
+    } else {
+      await registry.unmarkNamespace(name);
+    }
+  });
+  await registry.removeTopology(r.name);
+  return result;
+}

@@ -1,0 +1,40 @@
+/** Topology files: JSON (.json) or YAML (.yaml, .yml), validated on load. */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { invalid } from '../errors';
+import type { Topology } from './schema';
+import { validate } from './validate';
+
+/** Parses topology text; `format` by file extension. Throws ERR_NETNS_INVALID_TOPOLOGY on a syntax or schema error. */
+export function parse(text: string, format: 'json' | 'yaml', file = '(text)'): Topology {
+  let value: unknown;
+  try {
+    // YAML 1.2 core schema: "on"/"yes" stay strings, as in JSON; no custom tags.
+    value = format === 'json' ? JSON.parse(text) : parseYaml(text, { schema: 'core', uniqueKeys: true, prettyErrors: true });
+  } catch (e) {
+    const where = e instanceof YAMLParseError && e.linePos ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
+    throw invalid('ERR_NETNS_INVALID_TOPOLOGY', `${file}${where}: not valid ${format.toUpperCase()}: ${(e as Error).message.split('\n')[0]}`, { detail: file });
+  }
+  try {
+    return validate(value);
+  } catch (e) {
+    if (e instanceof Error) e.message = `${file}: ${e.message}`;
+    throw e;
+  }
+}
+
+/** Reads and validates a topology file (.json, .yaml or .yml). */
+export async function load(file: string): Promise<Topology> {
+  const ext = path.extname(file).toLowerCase();
+  const format = ext === '.json' ? 'json' : ext === '.yaml' || ext === '.yml' ? 'yaml' : undefined;
+  if (!format) throw invalid('ERR_NETNS_INVALID_TOPOLOGY', `${file}: topology files end in .json, .yaml or .yml`, { detail: file });
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw invalid('ERR_NETNS_INVALID_TOPOLOGY', `${file}: cannot read: ${err.code ?? err.message}`, { detail: file });
+  }
+  return parse(text, format, file);
+}

@@ -1,0 +1,55 @@
+/**
+ * The topology's view of netns-kit's NAT API (lib/nat.ts, CONTRACTS.md "NAT"): rules go into the
+ * table `inet nk_TOPOLOGY` of each namespace through `ns.natTable(name)`. Each rule carries a tag
+ * derived from its content, so `up` can tell which declared rules are already there without
+ * comparing rule objects field by field, and leaves them alone.
+ */
+import { createHash } from 'node:crypto';
+import { Netns } from '../netns';
+import type { NatRuleSpec } from './schema';
+
+/** The part of the NAT API (CONTRACTS.md) the topology uses. */
+export interface NatTableApi {
+  masquerade(o: object): Promise<{ id: string; warnings: string[] }>;
+  snat(o: object): Promise<{ id: string; warnings: string[] }>;
+  portForward(o: object): Promise<{ id: string; warnings: string[] }>;
+  service(o: object): Promise<{ id: string; warnings: string[] }>;
+  list(filter?: { tag?: string }): Promise<Array<{ id: string; kind: string; tag?: string }>>;
+  remove(id: string, options?: { missingOk?: boolean }): Promise<void>;
+  flush(): Promise<void>;
+}
+
+/** True when this build has netns-kit's NAT API (`Netns.prototype.natTable`). */
+export function natSupported(): boolean {
+  return typeof (Netns.prototype as unknown as { natTable?: unknown }).natTable === 'function';
+}
+
+/** The NAT API of `ns` for `table`, or undefined when this build has no NAT support. */
+export function natTable(ns: Netns, table: string): NatTableApi | undefined {
+  const f = (ns as unknown as { natTable?: (t: string) => NatTableApi }).natTable;
+  return typeof f === 'function' ? f.call(ns, table) : undefined;
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** The tag a declared rule carries: "nk-" + 16 hex digits of its content's hash. */
+export function ruleTag(spec: NatRuleSpec): string {
+  return `nk-${createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 16)}`;
+}
+
+/** Adds one declared rule, tagged. Equivalent to the `nft add rule inet nk_TOPOLOGY ...` that rule's kind generates. */
+export async function addRule(api: NatTableApi, spec: NatRuleSpec): Promise<string> {
+  const { kind, ...rest } = spec;
+  const r = await api[kind]({ ...rest, tag: ruleTag(spec) });
+  return r.id;
+}

@@ -1,0 +1,98 @@
+/** What is live, and whether it matches a topology. */
+import type { Address } from '../addresses';
+import type { Link } from '../links';
+import { list as listNamespaces } from '../netns';
+import * as registry from '../registry';
+import type { Route } from '../routes';
+import { natTable } from './nat';
+import { nsObject, plan, pool } from './plan';
+import type { Topology } from './schema';
+import { natTableName, resolve } from './validate';
+
+export interface NamespaceStatus {
+  name: string;
+  /** it is there (in /run/netns) */
+  exists: boolean;
+  /** declared `existing: true` (the topology does not own it) */
+  existing?: boolean;
+  /** who the registry says created it: "topology NAME", "process PID", "persist"; absent when netns-kit did not */
+  createdBy?: string;
+  links: Link[];
+  addresses: Address[];
+  routes: Route[];
+  /** rules of the topology's NAT table here (when NAT support is built in) */
+  nat: Array<{ id: string; kind: string; tag?: string }>;
+}
+
+export interface TopologyStatus {
+  /** the topology's name (when one was given) */
+  name?: string;
+  /** the registry's record: 'up' (complete), 'applying' (an up in progress or died), 'absent' */
+  state?: 'up' | 'applying' | 'absent';
+  namespaces: NamespaceStatus[];
+  /** with a topology: live state matches it (up would change nothing) */
+  matches?: boolean;
+  /** with a topology: each step `up` would take, each conflict that stops it, and objects this topology created that it no longer declares */
+  differences?: string[];
+}
+
+function ownerText(o: registry.Owner | undefined): string | undefined {
+  if (!o) return undefined;
+  if ('topology' in o) return `topology ${o.topology}`;
+  if ('persist' in o) return 'persist';
+  return `process ${o.pid}`;
+}
+
+async function live(name: string, present: Set<string>, table: string | undefined): Promise<NamespaceStatus> {
+  const st: NamespaceStatus = { name, exists: present.has(name), links: [], addresses: [], routes: [], nat: [] };
+  const marker = await registry.readNamespaceMarker(name);
+  const by = ownerText(marker?.owner);
+  if (by) st.createdBy = by;
+  if (!st.exists) return st;
+  const ns = nsObject(name);
+  [st.links, st.addresses, st.routes] = await Promise.all([ns.links.list(), ns.addresses.list(), ns.routes.list()]);
+  if (table) st.nat = (await natTable(ns, table)?.list().catch(() => [])) ?? [];
+  return st;
+}
+
+/**
+ * Live namespaces with their links, addresses, routes and NAT rules. With a topology: only its
+ * namespaces, plus `matches` and `differences`. Without: every namespace in /run/netns.
+ * Equivalent to: `ip netns list` + `ip -n NS link/addr/route` + `nft list table inet nk_NAME`.
+ */
+export async function status(t?: Topology): Promise<TopologyStatus> {
+  const present = new Set((await listNamespaces()).map((n) => n.name!));
+  if (t === undefined) {
+    const out: NamespaceStatus[] = [];
+    const names = [...present].sort();
+    const byName = new Map<string, NamespaceStatus>();
+    await pool(names, 8, async (n) => {
+      byName.set(n, await live(n, present, undefined));
+    });
+    for (const n of names) out.push(byName.get(n)!);
+    return { namespaces: out };
+  }
+  const r = resolve(t);
+  const p = await plan(r);
+  const record = await registry.readTopology(r.name);
+  const differences = [...p.conflicts, ...p.steps.map((s) => s.what)];
+  const declared = new Set(r.namespaces.map((n) => n.name));
+  for (const m of await registry.listNamespaceMarkers()) {
+    if (m.marker && registry.sameOwner(m.marker.owner, { topology: r.name }) && !declared.has(m.name) && present.has(m.name)) {
+      differences.push(`namespace ${m.name} was created by topology "${r.name}" but is no longer declared (down removes it)`);
+    }
+  }
+  const namespaces = new Map<string, NamespaceStatus>();
+  await pool(r.namespaces, r.concurrency, async (n) => {
+    const st = await live(n.name, present, n.nat.length ? natTableName(r.name) : undefined);
+    if (n.existing) st.existing = true;
+    namespaces.set(n.name, st);
+  });
+  return {
+    name: r.name,
+    state: record ? record.state : 'absent',
+    namespaces: r.namespaces.map((n) => namespaces.get(n.name)!),
+    matches: differences.length === 0,
+    differences,
+  };
+}

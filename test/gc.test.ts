@@ -1,0 +1,102 @@
+// gc: a process creating namespaces is SIGKILLed (one of them half-way through a topology up);
+// gc removes exactly its leftovers and leaves alone what netns-kit did not create, what was
+// persisted, what belongs to a completed topology and what belongs to a living process.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { gc, netns, topology, type Topology } from '../lib/index';
+import { registryDir } from '../lib/registry';
+import { ipJson, nsName, RUN, Sandbox } from './support/sandbox';
+
+const sb = new Sandbox();
+afterEach(() => sb.cleanup());
+
+function runChild(orders: object): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'support', 'gc-child.js'), JSON.stringify(orders)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('READY')) child.kill('SIGKILL');
+    });
+    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited ${code}: ${out}`))));
+  });
+}
+
+test('gc removes what a killed process left, and nothing else', async () => {
+  const outer = await sb.ns('gcouter'); // ours, alive: never collected
+  await outer.links.add({ kind: 'bridge', name: 'decoy0' });
+  const decoy = nsName('gcdecoy');
+  execFileSync('ip', ['netns', 'add', decoy]); // not made by netns-kit
+  const plain = [nsName('gcplain'), nsName('gcplain')];
+  const persist = nsName('gcpersist');
+  const tag = randomBytes(2).toString('hex');
+  const done: Topology = { name: `t${RUN}gcdone${tag}`, namespaces: [{ name: nsName('gcdone') }] };
+  const hub = nsName('gchub');
+  const interrupted: Topology = {
+    name: `t${RUN}gcint${tag}`,
+    options: { concurrency: 1 },
+    namespaces: [{ name: hub, bridges: [{ name: 'br0' }] }, { name: outer.name!, existing: true, bridges: [{ name: 'obr' }] }],
+    templates: [{ count: 6, name: `${hub}-{i}`, uplink: { name: 'eth0', peerName: 'm{i}', netns: outer.name!, bridge: 'obr' } }],
+  };
+  try {
+    // Steps: hub, br0, obr, then members: stop after 3 members exist.
+    await runChild({ plain, persist, done, interrupted, stopAt: 6 });
+    const live = new Set((await netns.list()).map((n) => n.name));
+    const members = [0, 1, 2].map((i) => `${hub}-${i}`);
+    for (const n of [...plain, persist, hub, ...members, ...done.namespaces!.map((n) => n.name)]) expect(live).toContain(n);
+    expect(live).not.toContain(`${hub}-3`);
+    const outerLinks = () => ipJson<Array<{ ifname: string }>>(outer, 'link', 'show').map((l) => l.ifname).sort();
+    expect(outerLinks()).toEqual(['decoy0', 'lo', 'm0', 'm1', 'm2', 'obr']);
+
+    const mine = (names: string[]) => names.filter((n) => n.startsWith(`nkt-${RUN}-gc`)).sort();
+    const expected = [...plain, hub, ...members].sort();
+    const dry = await gc({ dryRun: true });
+    expect(mine(dry.namespaces)).toEqual(expected);
+    expect(dry.links.filter((l) => l.netns === outer.name).map((l) => l.name).sort()).toEqual(['m0', 'm1', 'm2', 'obr']);
+    expect(dry.topologies).toContain(interrupted.name);
+    expect(dry.topologies).not.toContain(done.name);
+    // A dry run changes nothing.
+    for (const n of expected) expect((await netns.list()).map((x) => x.name)).toContain(n);
+    expect(outerLinks()).toHaveLength(6);
+
+    const report = await gc();
+    expect(mine(report.namespaces)).toEqual(expected);
+    expect(report.errors).toEqual([]);
+    const after = new Set((await netns.list()).map((n) => n.name));
+    for (const n of expected) expect(after).not.toContain(n);
+    for (const n of [persist, decoy, outer.name, done.namespaces![0].name]) expect(after).toContain(n);
+    expect(outerLinks()).toEqual(['decoy0', 'lo']);
+    expect(existsSync(`${registryDir()}/topologies/${interrupted.name}.json`)).toBe(false);
+    expect(existsSync(`${registryDir()}/topologies/${done.name}.json`)).toBe(true);
+    // Nothing more to do the second time.
+    const again = await gc({ dryRun: true });
+    expect(mine(again.namespaces)).toEqual([]);
+  } finally {
+    await topology.down(done);
+    await netns.delete(persist, { missingOk: true });
+    execFileSync('ip', ['netns', 'del', decoy]);
+    await gc(); // in case an assertion failed before gc ran
+  }
+  expect(existsSync(`${registryDir()}/netns/${persist}`)).toBe(false);
+});
+
+test('a namespace replaced by somebody else after its owner died is not collected', async () => {
+  const name = nsName('gcswap');
+  await runChild({ plain: [name], persist: nsName('gcp2'), done: { name: `t${RUN}gcs${randomBytes(2).toString('hex')}` }, interrupted: { name: `t${RUN}gci${randomBytes(2).toString('hex')}`, namespaces: [{ name: nsName('gcx') }] }, stopAt: 1 });
+  const leftovers = [name, ...(await netns.list()).map((n) => n.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcx`))];
+  // Replace the child's namespace by one of our own making (same name, other inode).
+  execFileSync('ip', ['netns', 'del', name]);
+  execFileSync('ip', ['netns', 'add', name]);
+  try {
+    const r = await gc();
+    expect(r.namespaces).not.toContain(name);
+    expect((await netns.list()).map((n) => n.name)).toContain(name);
+    for (const n of leftovers.slice(1)) expect(r.namespaces).toContain(n);
+  } finally {
+    execFileSync('ip', ['netns', 'del', name]);
+    const persisted = (await netns.list()).map((n) => n.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcp2`));
+    for (const n of persisted) await netns.delete(n);
+  }
+});

@@ -1,0 +1,35 @@
+// Child process for the gc test: makes namespaces the ways a program does, then hangs so the test
+// can SIGKILL it. argv: JSON { plain: string[], persist: string, done: Topology, interrupted: Topology, stopAt: number }
+import { netns, topology, type Topology } from '../../lib/index';
+
+interface Orders {
+  plain: string[];
+  persist: string;
+  done: Topology;
+  interrupted: Topology;
+  stopAt: number;
+}
+
+async function main(): Promise<void> {
+  const o = JSON.parse(process.argv[2]) as Orders;
+  for (const n of o.plain) await netns.create(n);
+  await netns.create(o.persist, { persist: true });
+  await topology.up(o.done);
+  await topology.up(o.interrupted, {
+    onProgress: (p) => {
+      if (p.done === o.stopAt) {
+        // Linux pipes are written synchronously: the parent sees this before we spin.
+        process.stdout.write('READY\n');
+        for (;;) {
+          // Spin inside up(), between two steps, until SIGKILL: an up that never completes.
+        }
+      }
+    },
+  });
+  process.stdout.write('FINISHED (stopAt too large)\n');
+}
+
+main().catch((e: unknown) => {
+  process.stdout.write(`ERROR ${(e as Error).message}\n`);
+  process.exit(1);
+});
