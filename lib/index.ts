@@ -53,7 +53,7 @@ export type {
   TemplateSpec,
   TemplateUplink,
   AddressPool,
-  NatRuleSpec,
+  NatRuleSpec as TopologyNatRuleSpec,
   Progress,
   UpOptions,
   DownOptions,
