@@ -51,7 +51,7 @@ export class Addresses {
     if (options.noDad !== undefined) change.noDad = validate.bool(options.noDad, 'noDad');
     if (options.replace !== undefined) change.replace = validate.bool(options.replace, 'replace');
     if (options.broadcast !== undefined) change.broadcast = parseCidr(options.broadcast, 'broadcast', { family: c.family, prefixRequired: false }).address;
-    if (options.label !== undefined) change.label = validate.ifname(options.label, 'label');
+    if (options.label !== undefined) change.label = validate.addressLabel(options.label, dev);
     return change;
   }
 

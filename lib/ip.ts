@@ -82,7 +82,8 @@ export function parseAddress(text: unknown, what: string, family?: Family): { ad
   if (typeof text !== 'string' || text.length > 64) {
     throw invalid('ERR_NETNS_INVALID_ADDRESS', `${what} must be an IP address, got ${describe(text)}`);
   }
-  const f = familyOf(text);
+  // net.isIPv6 accepts zone ids ("fe80::1%eth0"); the kernel's address attributes have no room for one.
+  const f = text.includes('%') ? undefined : familyOf(text);
   if (f === undefined) throw invalid('ERR_NETNS_INVALID_ADDRESS', `${what} is not an IP address: ${JSON.stringify(text)}`);
   if (family !== undefined && f !== family) {
     throw invalid('ERR_NETNS_FAMILY_MISMATCH', `${what} ${text} is IPv${f}, expected IPv${family}`);

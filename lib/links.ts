@@ -242,7 +242,8 @@ export class Links {
         link.masterIndex = l.master;
         link.master = byIndex.get(l.master);
       }
-      if (l.peerIndex && l.peerIndex !== l.index) {
+      // IFLA_LINK equals the own index for devices without a peer; a peer elsewhere may share the number.
+      if (l.peerIndex && (l.peerIndex !== l.index || l.linkNetnsId >= 0)) {
         link.peer = { index: l.peerIndex };
         if (l.linkNetnsId >= 0) {
           link.peer.netnsId = l.linkNetnsId;

@@ -166,6 +166,8 @@ export interface NativeAddon {
   /** Closes the cached netlink socket of one namespace, or every idle one for ''. */
   releaseSockets(ns: string): void;
   openSocketCount(): number;
+  /** Counters: dumps retried after NLM_F_DUMP_INTR, sockets ever opened, sockets open now. */
+  netlinkStats(): { dumpRetries: number; socketsOpened: number; openSockets: number };
 
   linkAdd(ns: string, spec: NativeLinkAdd): Promise<void>;
   linkSet(ns: string, name: string, change: NativeLinkChange): Promise<void>;

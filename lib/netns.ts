@@ -40,6 +40,14 @@ export interface CreateOptions {
 export interface DeleteOptions {
   /** Succeed quietly when the namespace is already gone (CNI DEL semantics). */
   missingOk?: boolean;
+  /**
+   * Resolve only once the kernel has really destroyed the namespace: the veth peers it had in
+   * other named namespaces are gone. The kernel frees a namespace asynchronously, and not at all
+   * while a process or an open file still holds it; then this rejects with EBUSY after
+   * `waitTimeoutMs` (default 10 s) instead of hanging. Default false (like `ip netns delete`).
+   */
+  wait?: boolean;
+  waitTimeoutMs?: number;
 }
 
 export type OpenTarget = string | { path: string } | { pid: number };
@@ -250,7 +258,13 @@ export async function list(): Promise<Netns[]> {
 
 async function deleteByName(name: string, options: DeleteOptions): Promise<void> {
   const p = pathOf(name);
-  validate.knownKeys(validate.object(options, 'delete options'), 'delete options', ['missingOk']);
+  validate.knownKeys(validate.object(options, 'delete options'), 'delete options', ['missingOk', 'wait', 'waitTimeoutMs']);
+  const timeout = options.waitTimeoutMs === undefined ? 10_000 : validate.integer(options.waitTimeoutMs, 'waitTimeoutMs', 0, 3_600_000);
+  let peers: Array<{ ns: Netns; index: number }> = [];
+  if (options.wait) {
+    const links = await new Netns(name, p).links.list().catch(() => []);
+    peers = links.filter((l) => l.peer?.netns !== undefined).map((l) => ({ ns: new Netns(l.peer!.netns, path.join(RUN_DIR, l.peer!.netns!)), index: l.peer!.index }));
+  }
   try {
     await call({ netns: name, syscall: 'delete netns' }, () => native.netnsDelete(p));
   } catch (e) {
@@ -259,6 +273,31 @@ async function deleteByName(name: string, options: DeleteOptions): Promise<void>
   // After the object is gone, never before: a crash in between leaves a marker without a
   // namespace, which gc drops, rather than a namespace nobody knows about.
   await registry.unmarkNamespace(name);
+  if (peers.length) await waitForPeersGone(name, peers, timeout);
+}
+
+/** Polls (with backoff) until the given links in other namespaces have disappeared. */
+async function waitForPeersGone(name: string, peers: Array<{ ns: Netns; index: number }>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 2;
+  for (;;) {
+    const remaining: typeof peers = [];
+    for (const peer of peers) {
+      const links = await native.linkList(peer.ns.path).catch(() => []);
+      if (links.some((l) => l.index === peer.index)) remaining.push(peer);
+    }
+    if (remaining.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new NetnsError('EBUSY', `EBUSY: namespace ${name} was unmounted but is still alive after ${timeoutMs} ms (a process or an open file holds it), delete netns`, {
+        errno: -16,
+        syscall: 'delete netns',
+        netns: name,
+      });
+    }
+    peers = remaining;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 100);
+  }
 }
 
 /** Deletes a named namespace. Equivalent to: `ip netns delete NAME` */

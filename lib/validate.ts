@@ -92,3 +92,11 @@ export function sysctlKey(key: unknown): string {
 export function invalidValue(key: string) {
   return invalid('ERR_NETNS_INVALID_ARG', `value for ${key} may not contain a newline or NUL`);
 }
+
+/** IPv4 address labels ("eth0:1"): like ip(8), 1-15 bytes starting with the device's name. */
+export function addressLabel(label: unknown, dev: string): string {
+  if (typeof label !== 'string' || Buffer.byteLength(label) >= IFNAMSIZ || !label.startsWith(dev) || /[/\s\0]/.test(label)) {
+    throw invalid('ERR_NETNS_INVALID_ARG', `label must be at most 15 bytes and start with the device name ${dev}, got ${describe(label)}`);
+  }
+  return label;
+}

@@ -101,7 +101,7 @@ class ListJob : public Job {
     SocketLease lease(ns_, &error);
     if (!lease.ok()) return;
     nl_cache* raw = nullptr;
-    if (!lease.Call("list addresses", "", &error, [&](nl_sock* sk) { return rtnl_addr_alloc_cache(sk, &raw); })) return;
+    if (!lease.Dump("route/addr", RTM_GETADDR, AF_UNSPEC, &raw, "list addresses", &error)) return;
     NlCache cache(raw);
     for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
       auto* a = reinterpret_cast<rtnl_addr*>(o);

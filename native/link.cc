@@ -374,8 +374,7 @@ class ListJob : public Job {
       return;
     }
     nl_cache* raw = nullptr;
-    if (!lease.Call("list links", "", &error, [&](nl_sock* sk) { return rtnl_link_alloc_cache(sk, AF_UNSPEC, &raw); }))
-      return;
+    if (!lease.Dump("route/link", RTM_GETLINK, AF_UNSPEC, &raw, "list links", &error)) return;
     NlCache cache(raw);
     for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
       links_.push_back(ReadLink(reinterpret_cast<rtnl_link*>(o)));

@@ -78,7 +78,7 @@ class ListJob : public Job {
     SocketLease lease(ns_, &error);
     if (!lease.ok()) return;
     nl_cache* raw = nullptr;
-    if (!lease.Call("list neighbors", "", &error, [&](nl_sock* sk) { return rtnl_neigh_alloc_cache(sk, &raw); })) return;
+    if (!lease.Dump("route/neigh", RTM_GETNEIGH, AF_UNSPEC, &raw, "list neighbors", &error)) return;
     NlCache cache(raw);
     for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
       auto* n = reinterpret_cast<rtnl_neigh*>(o);

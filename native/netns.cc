@@ -212,6 +212,14 @@ Napi::Value SocketCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(OpenSocketCount()));
 }
 
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("dumpRetries", static_cast<double>(nl_stats.dumpRetries.load()));
+  o.Set("socketsOpened", static_cast<double>(nl_stats.socketsOpened.load()));
+  o.Set("openSockets", static_cast<double>(OpenSocketCount()));
+  return o;
+}
+
 }  // namespace
 
 void InitNetns(Napi::Env env, Napi::Object exports) {
@@ -220,6 +228,7 @@ void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsIds", Napi::Function::New(env, Nsids));
   exports.Set("releaseSockets", Napi::Function::New(env, Release));
   exports.Set("openSocketCount", Napi::Function::New(env, SocketCount));
+  exports.Set("netlinkStats", Napi::Function::New(env, Stats));
 }
 
 }  // namespace nk

@@ -2,6 +2,7 @@
 
 #include <linux/netlink.h>
 #include <netlink/msg.h>
+#include <netlink/route/rtnl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -15,6 +16,8 @@
 #endif
 
 namespace nk {
+
+NlStats nl_stats;
 
 namespace {
 
@@ -50,6 +53,7 @@ int OnNetlinkError(sockaddr_nl*, nlmsgerr* e, void* arg) {
 
 std::shared_ptr<NsSocket> OpenSocket(const std::string& path, const NsId& id, OpError* err) {
   auto s = std::make_shared<NsSocket>();
+  nl_stats.socketsOpened++;
   s->id = id;
   s->sk = nl_socket_alloc();
   if (s->sk == nullptr) {
@@ -198,6 +202,32 @@ bool SocketLease::Transact(nl_msg* msg, const char* op, const std::string& what,
     if (rc < 0) return rc;
     return nl_wait_for_ack(sk);
   });
+}
+
+bool SocketLease::Dump(const char* kind, int request, int family, nl_cache** out, const char* op, OpError* err) {
+  for (int attempt = 0; attempt < kDumpAttempts; attempt++) {
+    nl_cache* cache = nullptr;
+    if (nl_cache_alloc_name(kind, &cache) < 0) {
+      err->Set(ENOMEM, op, kind);
+      return false;
+    }
+    int rc = 0;
+    bool ok = Call(op, "", err, [&](nl_sock* sk) {
+      rc = nl_rtgen_request(sk, request, family, NLM_F_DUMP);
+      if (rc < 0) return rc;
+      rc = nl_cache_pickup(sk, cache);
+      return rc == -NLE_DUMP_INTR ? 0 : rc;
+    });
+    if (ok && rc != -NLE_DUMP_INTR) {
+      *out = cache;
+      return true;
+    }
+    nl_cache_free(cache);
+    if (!ok) return false;
+    nl_stats.dumpRetries++;
+  }
+  err->Set(EAGAIN, op, "the table kept changing during every dump");
+  return false;
 }
 
 void ReleaseSockets(const std::string& path) {

@@ -2,8 +2,11 @@
 // A socket created in a namespace stays bound to it, so ordinary operations need no setns at all.
 #pragma once
 #include <netlink/netlink.h>
+#include <netlink/cache.h>
 #include <netlink/socket.h>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +41,12 @@ class SocketLease {
   // that the kernel interrupted (NLM_F_DUMP_INTR) a bounded number of times.
   template <typename F>
   bool Call(const char* op, const std::string& what, OpError* err, F&& fn);
+  // Dumps a whole table (RTM_GETLINK, RTM_GETADDR, ... for `family`) into a fresh libnl cache of
+  // `kind` ("route/link", "route/addr", "route/route", "route/neigh"). A dump the kernel marks as
+  // interrupted (NLM_F_DUMP_INTR: the table changed meanwhile) is thrown away and done again, a
+  // bounded number of times. (libnl's own refill restarts without clearing what the broken dump
+  // left in the cache, and without a bound.)
+  bool Dump(const char* kind, int request, int family, nl_cache** out, const char* op, OpError* err);
   // Sends `msg` (consumed) and hands every reply message to `on_reply` until the kernel's ack;
   // for requests answered with data (RTM_GETNSID, ...).
   bool Request(nl_msg* msg, const char* op, const std::string& what, OpError* err, int (*on_reply)(nl_msg*, void*), void* arg);
@@ -48,14 +57,20 @@ class SocketLease {
   std::unique_lock<std::mutex> lock_;
 };
 
+// Counters for tests and diagnostics.
+struct NlStats {
+  std::atomic<uint64_t> dumpRetries{0};
+  std::atomic<uint64_t> socketsOpened{0};
+};
+extern NlStats nl_stats;
+
 template <typename F>
 bool SocketLease::Call(const char* op, const std::string& what, OpError* err, F&& fn) {
-  for (int attempt = 0;; attempt++) {
+  {
     OpError local;
     s_->current = &local;
     int rc = fn(s_->sk);
     s_->current = nullptr;
-    if (rc == -NLE_DUMP_INTR && attempt < 10) continue;
     if (rc >= 0) return true;
     if (local.failed()) {
       local.op = op;
@@ -69,6 +84,9 @@ bool SocketLease::Call(const char* op, const std::string& what, OpError* err, F&
     return Finish(rc, op, what, err);
   }
 }
+
+// How often a dump interrupted by concurrent changes is done again before giving up with EAGAIN.
+constexpr int kDumpAttempts = 20;
 
 // Closes cached sockets: of one namespace (`path`), or all idle ones when `path` is empty.
 void ReleaseSockets(const std::string& path);

@@ -139,9 +139,7 @@ class ListJob : public Job {
     SocketLease lease(ns_, &error);
     if (!lease.ok()) return;
     nl_cache* raw = nullptr;
-    if (!lease.Call("list routes", "", &error,
-                    [&](nl_sock* sk) { return rtnl_route_alloc_cache(sk, family_, 0, &raw); }))
-      return;
+    if (!lease.Dump("route/route", RTM_GETROUTE, family_, &raw, "list routes", &error)) return;
     NlCache cache(raw);
     for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
       auto* r = reinterpret_cast<rtnl_route*>(o);
