@@ -65,6 +65,8 @@ export class Demo {
   constructor(
     readonly prefix: string,
     private readonly ctx: Context,
+    /** --keep: the namespaces are recorded as persistent, so `netns-kit gc` leaves a kept demo alone */
+    readonly keep = false,
   ) {
     this.names = Object.fromEntries(ROLES.map((r) => [r, `${prefix}-${r}`])) as Record<Role, string>;
   }
@@ -100,7 +102,7 @@ export class Demo {
         commands: [...lan.map((r) => `ip netns add ${n[r]}`), `(and ${n.host} playing this machine, ${n.internet} playing the internet)`],
         run: async (t) => {
           const created = await Promise.allSettled(
-            ROLES.map((r) => netns.create(n[r], { loopbackUp: r === 'host' || r === 'internet' }).then((ns) => (this.ns[r] = ns))),
+            ROLES.map((r) => netns.create(n[r], { loopbackUp: r === 'host' || r === 'internet', persist: this.keep }).then((ns) => (this.ns[r] = ns))),
           );
           const failed = created.find((c): c is PromiseRejectedResult => c.status === 'rejected');
           if (failed) throw failed.reason;
@@ -367,7 +369,8 @@ Namespaces are named PREFIX-red, PREFIX-blue, ... with PREFIX = nkdemo-XXXX (ran
     const prefix = checkPrefix((a.options.prefix as string | undefined) ?? `${DEFAULT_PREFIX}-${randomBytes(2).toString('hex')}`);
     const taken = await demoNamespaces(prefix);
     if (taken.length) throw new CheckFailed(`namespaces with prefix ${prefix} exist already (${taken.join(' ')}); pick another --prefix or run \`netns-kit demo --clean ${prefix}\``);
-    return runDemo(new Demo(prefix, ctx), ctx, a.options.keep === true);
+    const keep = a.options.keep === true;
+    return runDemo(new Demo(prefix, ctx, keep), ctx, keep);
   },
 };
 

@@ -6,7 +6,22 @@
 import { netns, type Netns } from '../index';
 import type { Link } from '../links';
 import type { NatRule } from '../nat';
+import { readNamespaceMarker } from '../registry';
+import { natTableName } from '../topology/validate';
 import { mapLimit } from './list';
+
+/**
+ * NAT rules of the tables netns-kit manages in `ns`: the default `inet netns_kit`, and the
+ * `inet nk_NAME` of the topology that created the namespace (the registry says which).
+ */
+async function natRules(ns: Netns): Promise<NatRule[]> {
+  const tables = [ns.nat];
+  const owner = (await readNamespaceMarker(ns.name!).catch(() => undefined))?.owner;
+  if (owner && 'topology' in owner) tables.push(ns.natTable(natTableName(owner.topology)));
+  // no table there, or no nftables support: nothing to draw for that table
+  const lists = await Promise.all(tables.map((t) => t.list().catch(() => [] as NatRule[])));
+  return lists.flat();
+}
 
 export interface GraphInterface {
   name: string;
@@ -83,7 +98,7 @@ export async function liveModel(prefix = ''): Promise<GraphModel> {
       const [links, addrs, nat] = await Promise.all([
         ns.links.list(),
         ns.addresses.list(),
-        ns.nat.list().catch(() => [] as NatRule[]), // no table, or nftables unavailable: no NAT to draw
+        natRules(ns),
       ]);
       return { name: ns.name!, links, addrs, nat };
     } catch {

@@ -177,7 +177,8 @@ export function renderSvg(model: GraphModel, title = 'netns-kit topology'): stri
     const shift = (width - 2 * MARGIN - rowW) / 2;
     for (const b of row) b.x += shift;
   }
-  const height = y - ROW_GAP_Y + MARGIN + 20;
+  const empty = boxes.size === 0;
+  const height = empty ? MARGIN + 80 : y - ROW_GAP_Y + MARGIN + 20;
   const legend = 'boxes: namespaces · yellow: veth ends (lines join the pairs) · blue: bridges and their ports · purple: NAT rules';
   width = Math.max(width, textWidth(title) + 2 * MARGIN, textWidth(legend) + 2 * MARGIN);
 
@@ -193,6 +194,7 @@ export function renderSvg(model: GraphModel, title = 'netns-kit topology'): stri
   );
   out.push(`<text class="title" x="${MARGIN}" y="${MARGIN + 4}">${escapeXml(title)}</text>`);
   out.push(`<text class="legend" x="${MARGIN}" y="${MARGIN + 20}">${escapeXml(legend)}</text>`);
+  if (empty) out.push(`<text x="${MARGIN}" y="${MARGIN + 56}">(no namespaces)</text>`);
 
   // veth lines first, so boxes are drawn over their ends
   for (const l of model.links) {

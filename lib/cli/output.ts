@@ -54,7 +54,7 @@ export class ProgressReporter {
 
   update(p: Progress): void {
     if (this.tty) {
-      const width = Math.max(40, Math.min(this.stream.columns ?? 80, 120));
+      const width = Math.max(40, Math.min(this.stream.columns || 80, 120));
       const counter = `${String(p.done).padStart(String(p.total).length)}/${p.total}`;
       const barWidth = Math.min(30, Math.max(10, width - counter.length - 30));
       const filled = p.total > 0 ? Math.round((p.done / p.total) * barWidth) : barWidth;
