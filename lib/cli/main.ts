@@ -62,7 +62,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.stdout.write(`netns-kit ${version()}\n`);
       return EXIT.OK;
     }
-    if (first === '--debug') return await main(rest.filter((a) => a !== '--debug').concat('--debug'), io);
+    // `netns-kit --debug CMD ...`: the flag goes right after the command, before any `--`.
+    if (first === '--debug') return await main(rest.length ? [rest[0], '--debug', ...rest.slice(1)] : [], io);
     command = find(first);
     if (!command) throw new UsageError(first.startsWith('-') ? `unknown option ${first}` : `unknown command ${JSON.stringify(first)}`);
     // --help anywhere before `--` asks for help, so `netns-kit up --help` never touches the kernel.
