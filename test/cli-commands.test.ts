@@ -91,7 +91,8 @@ test('list shows namespaces with their links and addresses, as a table and as JS
   expect(text.stdout).toMatch(/^NAMESPACE +LINKS +ADDRESSES\n/);
   expect(text.stdout).toMatch(new RegExp(`${a.name} +va +198\\.51\\.100\\.1/24`));
   // independent witness: ip netns list knows them too
-  const listed = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  // (stderr ignored: ip complains about other runs' namespaces that vanish while it reads them)
+  const listed = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   expect(listed).toContain(a.name!);
   expect((await cli(['list', '--match', `${NS_PREFIX}nothing-here-`])).stdout).toBe(`no namespace starts with ${NS_PREFIX}nothing-here-\n`);
   expect((await netns.list()).some((n) => n.name === b.name)).toBe(true);

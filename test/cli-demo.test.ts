@@ -120,3 +120,16 @@ test('Ctrl-C during the demo removes everything it made and exits 130', async ()
   expect(live(prefix)).toEqual([]);
   noMounts(prefix);
 });
+
+test('demo | head: the reader going away does not stop the clean-up', async () => {
+  const prefix = `${NS_PREFIX}dp1`;
+  const child = spawn(process.execPath, [path.resolve(__dirname, '..', 'bin', 'netns-kit.js'), 'demo', '--prefix', prefix], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.once('data', () => child.stdout.destroy()); // like `head -1` exiting
+  const [code] = (await once(child, 'close')) as [number | null];
+  expect(stderr).toBe('');
+  expect(code).toBe(0);
+  expect(live(prefix)).toEqual([]);
+  noMounts(prefix);
+});

@@ -55,7 +55,9 @@ test('up, up again, status, graph, break it, status differs, down: output, exit 
   expect(up.stdout).toMatch(new RegExp(`^topology ${name} is up: \\d+ changes in [\\d.]+ m?s \\(4 namespaces\\)\\n$`));
   expect(up.code).toBe(0);
   // independent witnesses: ip and nft see what the file describes; traffic flows
-  expect(ipJson(undefined, 'netns', 'list').map((n) => (n as { name: string }).name)).toEqual(expect.arrayContaining(Object.values(ns)));
+  // (stderr ignored: ip complains about other runs' namespaces that vanish while it reads them)
+  const listed = JSON.parse(execFileSync('ip', ['-j', 'netns', 'list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Array<{ name: string }>;
+  expect(listed.map((n) => n.name)).toEqual(expect.arrayContaining(Object.values(ns)));
   const ports = (ipJson(await netns.open(ns.host), 'link', 'show', 'master', 'v-net-0') as Array<{ ifname: string }>).map((l) => l.ifname).sort();
   expect(ports).toEqual(['veth-blue-br', 'veth-red-br']);
   execFileSync('ip', ['netns', 'exec', ns.red, 'ping', '-c1', '-W2', '-n', '10.0.2.2']); // masquerade out to wan
