@@ -94,9 +94,13 @@ export function tableName(name: unknown): string {
   return name;
 }
 
-export const TAG_MAX = 64;
+/**
+ * Tags are stored in rule comments, which nftables caps at 128 characters; our longest prefix
+ * ("nk:<16 hex>:portForward:localhost-masq:") takes 47, which leaves 81.
+ */
+export const TAG_MAX = 80;
 
-/** Tags are stored in rule comments (128 bytes with our prefix), so they are short and plain. */
+/** Tags are plain, short text: a container id, or "cni:<network>:<container id>". */
 export function tag(v: unknown): string {
   if (typeof v !== 'string' || v.length === 0 || v.length > TAG_MAX || !/^[A-Za-z0-9_.:@/+=-]+$/.test(v)) {
     throw invalid('ERR_NETNS_INVALID_ARG', `tag must be 1-${TAG_MAX} characters of letters, digits and _ . : @ / + = -, got ${describe(v)}`);

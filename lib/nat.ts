@@ -60,7 +60,7 @@ export class Nat {
    * Equivalent to: `iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE`, i.e.
    * `nft add rule inet netns_kit postrouting ip saddr 192.168.15.0/24 [oifname O] [ip daddr != { EXCL }] masquerade`
    */
-  masquerade(spec: MasqueradeSpec): Promise<NatResult> {
+  async masquerade(spec: MasqueradeSpec): Promise<NatResult> {
     return this.add({ ...spec, kind: 'masquerade' });
   }
 
@@ -68,7 +68,7 @@ export class Nat {
    * Source NAT to a fixed address.
    * Equivalent to: `nft add rule inet netns_kit postrouting ip saddr SRC [oifname O] snat ip to ADDR`
    */
-  snat(spec: SnatSpec): Promise<NatResult> {
+  async snat(spec: SnatSpec): Promise<NatResult> {
     return this.add({ ...spec, kind: 'snat' });
   }
 
@@ -79,7 +79,7 @@ export class Nat {
    * Equivalent to: `iptables -t nat -A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination 192.168.15.1:80`, i.e.
    * `nft add rule inet netns_kit prerouting fib daddr type local tcp dport 8080 dnat ip to 192.168.15.1:80`
    */
-  portForward(spec: PortForwardSpec): Promise<NatResult> {
+  async portForward(spec: PortForwardSpec): Promise<NatResult> {
     return this.add({ ...spec, kind: 'portForward' });
   }
 
@@ -87,7 +87,7 @@ export class Nat {
    * A virtual IP spread at random over several backends (kube-proxy's nftables mode, in one rule).
    * Equivalent to: `nft add rule inet netns_kit prerouting ip daddr VIP tcp dport P dnat ip to numgen random mod N map { 0 : A . PA, 1 : B . PB }`
    */
-  service(spec: ServiceSpec): Promise<NatResult> {
+  async service(spec: ServiceSpec): Promise<NatResult> {
     return this.add({ ...spec, kind: 'service' });
   }
 
@@ -95,7 +95,7 @@ export class Nat {
    * Adds one rule of any kind. Adding a rule that is already there changes nothing and returns
    * its id. Equivalent to: `nft -f` of the rule's few lines, as one transaction.
    */
-  add(spec: NatRuleSpec): Promise<NatResult> {
+  async add(spec: NatRuleSpec): Promise<NatResult> {
     const n = rules.normalize(spec);
     const id = rules.ruleId(n);
     return this.locked(async () => {
@@ -115,7 +115,7 @@ export class Nat {
   /**
    * The owned table's rules, read back from the kernel. Equivalent to: `nft -j list table inet netns_kit`
    */
-  list(filter: { tag?: string } = {}): Promise<NatRule[]> {
+  async list(filter: { tag?: string } = {}): Promise<NatRule[]> {
     validate.knownKeys(validate.object(filter, 'list filter'), 'list filter', ['tag']);
     const t = filter.tag === undefined ? undefined : rules.tag(filter.tag);
     return this.locked(async () => {
@@ -130,7 +130,7 @@ export class Nat {
    * Removes one rule (all its kernel rules, one transaction) and the conntrack entries of its
    * flows. Equivalent to: `nft delete rule inet netns_kit CHAIN handle H` for each, then `conntrack -D ...`
    */
-  remove(id: string, options: { missingOk?: boolean } = {}): Promise<void> {
+  async remove(id: string, options: { missingOk?: boolean } = {}): Promise<void> {
     if (typeof id !== 'string' || !/^[0-9a-f]{16}$/.test(id)) throw invalid('ERR_NETNS_INVALID_ARG', `rule id must be 16 hex digits, got ${JSON.stringify(id)}`);
     validate.knownKeys(validate.object(options, 'remove options'), 'remove options', ['missingOk']);
     return this.locked(async () => {
@@ -149,7 +149,7 @@ export class Nat {
   }
 
   /** Removes every rule with this tag in one transaction; resolves with how many there were (CNI DEL). */
-  removeTag(tagValue: string): Promise<number> {
+  async removeTag(tagValue: string): Promise<number> {
     const t = rules.tag(tagValue);
     return this.locked(async () => {
       const owned = rules.ownedRules(await this.read());
@@ -160,7 +160,7 @@ export class Nat {
   }
 
   /** Removes the owned table and everything in it. Equivalent to: `nft delete table inet netns_kit` */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
     return this.locked(async () => {
       const current = await this.read();
       if (!current.exists) return;
@@ -175,7 +175,7 @@ export class Nat {
    * is removed, what is already there stays untouched — all in one transaction.
    * Equivalent to: `nft -f` of a file that deletes and adds those rules.
    */
-  apply(specs: NatRuleSpec[]): Promise<ApplyResult> {
+  async apply(specs: NatRuleSpec[]): Promise<ApplyResult> {
     if (!Array.isArray(specs)) throw invalid('ERR_NETNS_INVALID_ARG', 'apply takes an array of NAT rules');
     const normalized = specs.map((s, i) => {
       try {
@@ -195,7 +195,7 @@ export class Nat {
       const have = new Set(owned.rules.map((r) => r.id));
       const gone = owned.rules.filter((r) => !unique.has(r.id));
       const added = [...unique.entries()].filter(([id]) => !have.has(id));
-      if (gone.length || added.length || !current.exists) {
+      if (gone.length || added.length) {
         const cmds = this.setupCommands(current, owned);
         for (const r of gone) for (const p of r.parts) cmds.push(rules.deleteRule(this.table, p.chain, p.handle));
         for (const [id, n] of added) for (const r of rules.buildRules(this.table, n, id)) cmds.push(rules.addRule(r));
@@ -204,6 +204,25 @@ export class Nat {
       }
       return { ids, warnings: await this.ensureForwarding([...unique.values()]) };
     });
+  }
+
+  /**
+   * Names of the netns-kit NAT tables in a namespace (inet tables holding our hairpin rules), for
+   * garbage collection. Equivalent to: `nft list tables inet` and a look into each.
+   */
+  static async ownedTables(ns: Netns): Promise<string[]> {
+    const run = (cmds: rules.NftCommand[]) => call({ netns: ns.label, syscall: 'list nat tables' }, () => native.nftRun(ns.path, rules.document(cmds)));
+    const doc = JSON.parse((await run([{ list: { tables: { family: 'inet' } } }])) || '{"nftables":[]}') as { nftables: { table?: { family: string; name: string } }[] };
+    const names = doc.nftables.flatMap((x) => (x.table && x.table.family === 'inet' ? [x.table.name] : []));
+    const owned: string[] = [];
+    for (const name of names) {
+      try {
+        if (rules.ownedRules(rules.parseListing(await run([rules.listTable(name)]))).statics.length > 0) owned.push(name);
+      } catch (e) {
+        if (!(e instanceof NetnsError && e.code === 'ENOENT')) throw e; // deleted meanwhile
+      }
+    }
+    return owned;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -272,7 +291,10 @@ export class Nat {
       const ad = udpAdded.filter((s) => rules.familyOfSpec(s) === family);
       if (!rm.length && !ad.length) continue;
       const entries = await call({ netns: this.ns.label, syscall: 'list conntrack' }, () => native.conntrackList(this.ns.path, family, 0));
-      const doomed = entries.filter((e) => rm.some((s) => flowOfRemoved(s, e)) || ad.some((s) => flowBypassing(s, e)));
+      // "Any local address" forwards: only flows to this namespace's own addresses, never its
+      // outgoing flows to a remote server that happens to use the same port.
+      const local = ad.length ? new Set((await this.ns.addresses.list()).map((a) => a.address)) : new Set<string>();
+      const doomed = entries.filter((e) => rm.some((s) => flowOfRemoved(s, e)) || ad.some((s) => flowBypassing(s, e, local)));
       if (doomed.length) await call({ netns: this.ns.label, syscall: 'delete conntrack' }, () => native.conntrackDelete(this.ns.path, doomed));
     }
   }
@@ -339,10 +361,10 @@ function flowOfRemoved(s: NatRuleSpec, e: NativeCtEntry): boolean {
 }
 
 /** A flow to the port of this (new) UDP forward that was not DNATed, because it began before the rule. */
-function flowBypassing(s: NatRuleSpec, e: NativeCtEntry): boolean {
+function flowBypassing(s: NatRuleSpec, e: NativeCtEntry, local: Set<string>): boolean {
   if (s.kind === 'portForward') {
     if (e.proto !== rules.IPPROTO[s.protocol] || !inPorts(s.port, e.orig.dport)) return false;
-    if (s.hostAddress !== undefined && e.orig.dst !== s.hostAddress) return false;
+    if (s.hostAddress !== undefined ? e.orig.dst !== s.hostAddress : !(local.has(e.orig.dst) || (s.localhost && e.orig.dst === '127.0.0.1'))) return false;
     return e.reply.src === e.orig.dst;
   }
   if (s.kind === 'service') {

@@ -79,7 +79,8 @@ class NftRunJob : public Job {
     const char* err_text = nft_ctx_get_error_buffer(ctx.get());
     if (rc != 0) {
       std::string text = Trim(err_text ? err_text : "");
-      error.Set(ErrnoFromText(text), "nft", "");
+      // No operation name of our own: lib/nat.ts names what the batch was for ("apply nat rules").
+      error.Set(ErrnoFromText(text), "", "");
       error.extack = text.empty() ? "libnftables failed without a message" : text;
       return;
     }
