@@ -54,8 +54,8 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       continue;
     }
     if (!(await registry.ownerLost(m.marker.owner, records))) continue;
-    const live = present.has(m.netns) ? await nsObject(m.netns).links.get(m.name).catch(() => undefined) : undefined;
-    if (live && live.index === m.marker.index) {
+    const index = present.has(m.netns) ? await registry.liveIfIndex(m.netns, m.name) : undefined;
+    if (index !== undefined && index === m.marker.index) {
       report.links.push({ netns: m.netns, name: m.name });
       if (!dryRun) {
         try {

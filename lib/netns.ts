@@ -162,6 +162,7 @@ function sysctlList(options: CreateOptions): Array<[string, string]> {
  * without deleting it.
  */
 export async function create(name: string, options: CreateOptions = {}): Promise<Netns> {
+  pathOf(name);
   validate.knownKeys(validate.object(options, 'create options'), 'create options', ['loopbackUp', 'ipv6', 'sysctls', 'persist']);
   if (options.persist !== undefined) validate.bool(options.persist, 'persist');
   return createOwned(name, options, options.persist ? { persist: true } : registry.processOwner());
@@ -174,8 +175,9 @@ export async function createOwned(name: string, options: CreateOptions, owner: r
   const sysctls = sysctlList(options);
   // A live namespace of that name keeps its marker (whoever made it): the create below fails with
   // EEXIST. Otherwise a marker left there is stale and is replaced by ours.
-  const marked = !(await isNamespaceFile(p));
-  if (marked) await registry.markNamespace(name, owner);
+  // A registry this process may not write (no permission, read-only /run) never blocks the
+  // operation: it goes ahead unrecorded, and gc will simply never collect that namespace.
+  const marked = !(await isNamespaceFile(p)) && (await registry.markNamespace(name, owner).then(() => true, () => false));
   try {
     await call({ netns: name, syscall: 'create netns' }, () => native.netnsCreate(RUN_DIR, p, sysctls));
   } catch (e) {
@@ -272,7 +274,7 @@ async function deleteByName(name: string, options: DeleteOptions): Promise<void>
   }
   // After the object is gone, never before: a crash in between leaves a marker without a
   // namespace, which gc drops, rather than a namespace nobody knows about.
-  await registry.unmarkNamespace(name);
+  await registry.unmarkNamespace(name).catch(() => undefined);
   if (peers.length) await waitForPeersGone(name, peers, timeout);
 }
 

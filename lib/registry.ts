@@ -20,9 +20,10 @@
  * and what identifies the object (a namespace's nsfs inode, a link's interface index), so gc never
  * removes a same-named object somebody else made later.
  */
-import { promises as fs, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, promises as fs, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { native } from './native';
 
 export type Owner = { pid: number; start: string } | { topology: string } | { persist: true };
 
@@ -77,7 +78,25 @@ const dirs = {
   topologies: () => path.join(registryDir(), 'topologies'),
 };
 
-/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or undefined if it does not exist. */
+let boot: string | undefined;
+
+/** This boot's id (/proc/sys/kernel/random/boot_id): start times are counted from boot. */
+function bootId(): string {
+  if (boot === undefined) {
+    try {
+      boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().slice(0, 8);
+    } catch {
+      boot = '0';
+    }
+  }
+  return boot;
+}
+
+/**
+ * When a process started: "BOOT/TICKS", the boot id's first 8 digits and field 22 of
+ * /proc/PID/stat (clock ticks since boot); undefined if there is no such process. The boot id
+ * keeps a registry that outlived a reboot (a /run that is not a tmpfs) from matching a new process.
+ */
 export function processStart(pid: number): string | undefined {
   let stat: string;
   try {
@@ -87,7 +106,7 @@ export function processStart(pid: number): string | undefined {
   }
   // The command name (field 2) is in parentheses and may itself contain ') ': split after the last one.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[19]; // field 22 overall; fields[0] here is field 3
+  return `${bootId()}/${fields[19]}`; // field 22 overall; fields[0] here is field 3
 }
 
 let self: { pid: number; start: string } | undefined;
@@ -109,23 +128,57 @@ function fileName(name: string): string {
   return name;
 }
 
+// Markers are written synchronously: a marker write costs microseconds on a tmpfs, and going
+// through libuv's 4-thread pool would queue every namespace creation behind unrelated fs work.
+// A marker is created with one write (a crash between open and write leaves an empty file,
+// which gc treats as "being written" for a minute, then as stale); later facts (the inode) are
+// appended as further JSON lines, so a namespace costs one file creation, not two.
+const madeDirs = new Set<string>();
+
+function ensureDir(dir: string): void {
+  if (!madeDirs.has(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    madeDirs.add(dir);
+  }
+}
+
+function writeMarker(file: string, data: unknown): void {
+  const dir = path.dirname(file);
+  ensureDir(dir);
+  try {
+    writeFileSync(file, JSON.stringify(data) + '\n', { mode: 0o644 });
+  } catch (e) {
+    // The directory may have been removed since (an emptied links/NETNS directory): once more.
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeFileSync(file, JSON.stringify(data) + '\n', { mode: 0o644 });
+  }
+}
+
+/** Replaces a file whole (topology records, a change of owner): readers see the old or the new one. */
 async function writeAtomic(file: string, data: unknown): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+  ensureDir(path.dirname(file));
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(data) + '\n', { mode: 0o644 });
-  await fs.rename(tmp, file);
+  writeFileSync(tmp, JSON.stringify(data) + '\n', { mode: 0o644 });
+  renameSync(tmp, file);
 }
 
 async function readJson<T>(file: string): Promise<T | undefined> {
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+    let out: Record<string, unknown> | undefined;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (!line) continue;
+      const v = JSON.parse(line) as Record<string, unknown>;
+      out = out ? { ...out, ...v } : v;
+    }
+    return out as T | undefined;
   } catch {
     return undefined;
   }
 }
 
 async function unlinkQuiet(file: string): Promise<void> {
-  await fs.rm(file, { force: true });
+  rmSync(file, { force: true });
 }
 
 async function readdirQuiet(dir: string): Promise<string[]> {
@@ -143,16 +196,26 @@ export async function readNamespaceMarker(name: string): Promise<NamespaceMarker
 }
 
 /** Records that we are about to create namespace `name` for `owner`. */
-export async function markNamespace(name: string, owner: Owner, inode?: number): Promise<void> {
+export async function markNamespace(name: string, owner: Owner): Promise<void> {
   const m: NamespaceMarker = { kind: 'netns', name, owner, created: new Date().toISOString() };
-  if (inode !== undefined) m.inode = inode;
-  await writeAtomic(path.join(dirs.netns(), fileName(name)), m);
+  writeMarker(path.join(dirs.netns(), fileName(name)), m);
 }
 
-/** Adds the inode once the namespace exists (keeps the owner). */
+/** Adds the inode once the namespace exists. */
 export async function confirmNamespace(name: string, inode: number): Promise<void> {
-  const m = await readNamespaceMarker(name);
-  if (m) await writeAtomic(path.join(dirs.netns(), fileName(name)), { ...m, inode });
+  const file = path.join(dirs.netns(), fileName(name));
+  // 'r+' rather than append mode: never create a marker that holds only an inode.
+  let fd: number;
+  try {
+    fd = openSync(file, 'r+');
+  } catch {
+    return;
+  }
+  try {
+    writeSync(fd, JSON.stringify({ inode }) + '\n', fstatSync(fd).size);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Hands a namespace we created to a new owner (a completed topology, or persist). */
@@ -182,7 +245,7 @@ export async function listNamespaceMarkers(): Promise<Array<{ name: string; mark
 
 export async function markLink(netns: string, name: string, index: number, owner: Owner): Promise<void> {
   const m: LinkMarker = { kind: 'link', netns, name, owner, index, created: new Date().toISOString() };
-  await writeAtomic(path.join(dirs.links(netns), fileName(name)), m);
+  writeMarker(path.join(dirs.links(netns), fileName(name)), m);
 }
 
 export async function readLinkMarker(netns: string, name: string): Promise<LinkMarker | undefined> {
@@ -208,6 +271,16 @@ export async function listLinkMarkers(): Promise<Array<{ netns: string; name: st
   return out;
 }
 
+/** The interface index of link `name` in namespace `netns` (by /run/netns name), or undefined. One RTM_GETLINK. */
+export async function liveIfIndex(netns: string, name: string): Promise<number | undefined> {
+  try {
+    const [l] = await native.linkList(path.join('/run/netns', netns), name);
+    return l?.index;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * An interface index for a link we create in a namespace we do not own: random and high, so it
  * practically never collides, and gc recognises the link by it (a same-named link made by
@@ -221,7 +294,7 @@ export function chooseIfIndex(): number {
 
 export async function markNat(netns: string, table: string, owner: Owner): Promise<void> {
   const m: NatMarker = { kind: 'nat', netns, table, owner, created: new Date().toISOString() };
-  await writeAtomic(path.join(dirs.nat(netns), fileName(table)), m);
+  writeMarker(path.join(dirs.nat(netns), fileName(table)), m);
 }
 
 export async function unmarkNat(netns: string, table: string): Promise<void> {

@@ -100,3 +100,30 @@ test('a namespace replaced by somebody else after its owner died is not collecte
     for (const n of persisted) await netns.delete(n);
   }
 });
+
+test('up again after an up that was killed half-way adopts what it made and finishes; down then leaves nothing', async () => {
+  const outer = await sb.ns('gcouter2');
+  const hub = nsName('gcre');
+  const t: Topology = {
+    name: `t${RUN}gcre${randomBytes(2).toString('hex')}`,
+    options: { concurrency: 1 },
+    namespaces: [{ name: hub, bridges: [{ name: 'br0', addresses: ['10.9.0.1/24'] }] }, { name: outer.name!, existing: true, bridges: [{ name: 'obr' }] }],
+    templates: [{ count: 5, name: `${hub}-{i}`, uplink: { name: 'eth0', peerName: 'm{i}', netns: outer.name!, bridge: 'obr' }, addresses: ['10.9.0.{i+2}/24'] }],
+  };
+  // Steps: hub, br0, obr, br0's address, then the members: killed after the first member.
+  await runChild({ plain: [], persist: nsName('gcp3'), done: { name: `t${RUN}gcd${randomBytes(2).toString('hex')}` }, interrupted: t, stopAt: 5 });
+  try {
+    const handle = await topology.up(t);
+    // What the killed run made is adopted, not re-made: only the four missing members are left to do.
+    expect(handle.changes).toEqual([1, 2, 3, 4].map((i) => `create namespace ${hub}-${i}`));
+    expect((await topology.status(t)).matches).toBe(true);
+    await handle.netns(`${hub}-0`).links.get('eth0');
+  } finally {
+    await topology.down(t);
+    for (const n of (await netns.list()).map((x) => x.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcp3`))) await netns.delete(n);
+  }
+  const live = (await netns.list()).map((n) => n.name!);
+  expect(live.filter((n) => n.startsWith(hub))).toEqual([]);
+  expect(ipJson<Array<{ ifname: string }>>(outer, 'link', 'show').map((l) => l.ifname)).toEqual(['lo']);
+  expect(existsSync(`${registryDir()}/links/${outer.name}`)).toBe(false);
+});

@@ -1,9 +1,12 @@
 // topology.up / status / down on the tutorial's network, checked with our list calls and with
 // `ip -j` as the independent witness; ping for real traffic; decoys prove down's precision.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { netns, topology, type Topology } from '../lib/index';
 import { registryDir } from '../lib/registry';
+import { natSupported } from '../lib/topology/nat';
+import { natTableName } from '../lib/topology/validate';
 import { ipJson, ip, nsName, RUN, Sandbox } from './support/sandbox';
 
 const sb = new Sandbox();
@@ -91,6 +94,16 @@ test('up creates the tutorial network, a second up changes nothing, down removes
     expect(st.matches).toBe(true);
     expect(st.state).toBe('up');
     expect(st.namespaces.find((n) => n.name === host)?.createdBy).toBe(`topology ${name}`);
+    expect(st.namespaces.find((n) => n.name === outer.name)).toMatchObject({ existing: true, createdBy: `process ${process.pid}` });
+    expect(st.namespaces.find((n) => n.name === colours.red)?.routes.find((r) => r.to === 'default')?.via).toBe('192.168.15.5');
+    // Links as links.list() reports them, peers named.
+    const redLinks = st.namespaces.find((n) => n.name === colours.red)!.links;
+    expect(redLinks.map((l) => l.name).sort()).toEqual(['lo', 'up0', 'veth-red']);
+    expect(redLinks.find((l) => l.name === 'veth-red')?.peer?.netns).toBe(host);
+    expect(redLinks).toEqual(await red.links.list());
+    const everything = await topology.status();
+    expect(everything.matches).toBeUndefined();
+    expect(everything.namespaces.find((n) => n.name === decoy.name)?.links.map((l) => l.name).sort()).toEqual(['decoy0', 'lo']);
 
     // Drift is seen and repaired, and only the drift (deleting blue's address also made the
     // kernel drop blue's default route through it).
@@ -138,4 +151,38 @@ test('up refuses a namespace of the same name that the topology did not create, 
   const r = await topology.down(t);
   expect(r.namespaces).toEqual([other]);
   expect((await netns.list()).map((n) => n.name)).toContain(taken.name);
+});
+
+test('NAT rules: applied in the table inet nk_NAME when the build has NAT support, else refused up front', async () => {
+  const host = nsName('nathost');
+  const red = nsName('natred');
+  const t: Topology = {
+    name: topoName('nat'),
+    namespaces: [
+      {
+        name: host,
+        bridges: [{ name: 'br0', addresses: ['192.168.15.5/24'] }],
+        nat: [
+          { kind: 'masquerade', source: '192.168.15.0/24' },
+          { kind: 'portForward', protocol: 'tcp', port: 8080, to: { address: '192.168.15.1', port: 80 } },
+        ],
+      },
+      { name: red, links: [{ name: 'veth-red', addresses: ['192.168.15.1/24'], peer: { netns: host, name: 'veth-red-br', master: 'br0' } }] },
+    ],
+  };
+  if (!natSupported()) {
+    await expect(topology.up(t)).rejects.toMatchObject({ code: 'ERR_NETNS_INVALID_TOPOLOGY', message: expect.stringContaining('namespaces[0].nat') });
+    expect((await netns.list()).map((n) => n.name)).not.toContain(host);
+    return;
+  }
+  await topology.up(t);
+  try {
+    const table = JSON.parse(execFileSync('ip', ['netns', 'exec', host, 'nft', '-j', 'list', 'table', 'inet', natTableName(t.name)], { encoding: 'utf8' })) as { nftables: Array<{ rule?: { expr: unknown[] } }> };
+    const text = JSON.stringify(table.nftables.filter((x) => x.rule));
+    expect(text).toContain('masquerade');
+    expect(text).toContain('dnat');
+    expect((await topology.up(t)).changes).toEqual([]);
+  } finally {
+    await topology.down(t);
+  }
 });

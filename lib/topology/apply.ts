@@ -5,7 +5,7 @@
 import { invalid, NetnsError } from '../errors';
 import { createOwned, list as listNamespaces, type Netns } from '../netns';
 import * as registry from '../registry';
-import { natTable } from './nat';
+import { natSupported, natTable } from './nat';
 import { nsObject, plan, pool, Phase, type MemberWork, type Step } from './plan';
 import type { Topology } from './schema';
 import { resolve, type ResolvedTopology } from './validate';
@@ -192,6 +192,10 @@ export async function up(t: Topology, options: UpOptions = {}): Promise<Topology
   const r = resolve(t);
   const { onProgress, signal } = options;
   if (signal?.aborted) throw new NetnsError('ERR_NETNS_ABORTED', `up "${r.name}" aborted before it started`, { syscall: 'topology up' });
+  const withNat = r.namespaces.find((n) => n.nat.length > 0);
+  if (withNat && !natSupported()) {
+    throw invalid('ERR_NETNS_INVALID_TOPOLOGY', `${withNat.path}.nat: NAT rules need netns-kit's NAT support (lib/nat.ts), which this build lacks`, { detail: `${withNat.path}.nat` });
+  }
   const p = await plan(r);
   if (p.conflicts.length) {
     throw invalid('ERR_NETNS_CONFLICT', `topology "${r.name}" cannot be brought up: ${p.conflicts.join('; ')}`, { detail: p.conflicts[0] });
@@ -317,8 +321,8 @@ export async function down(t: Topology, options: DownOptions = {}): Promise<Down
   await pool(linkMarkers, r.concurrency, async (m) => {
     checkAbort();
     if (present.has(m.netns)) {
-      const live = await nsObject(m.netns).links.get(m.name).catch(() => undefined);
-      if (live && live.index === m.marker!.index) {
+      const index = await registry.liveIfIndex(m.netns, m.name);
+      if (index !== undefined && index === m.marker!.index) {
         await nsObject(m.netns).links.delete(m.name, { missingOk: true });
         result.links.push({ netns: m.netns, name: m.name });
       }

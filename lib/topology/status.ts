@@ -1,7 +1,9 @@
 /** What is live, and whether it matches a topology. */
 import type { Address } from '../addresses';
 import type { Link } from '../links';
-import { list as listNamespaces } from '../netns';
+import { call, isNotFound } from '../errors';
+import { native } from '../native';
+import { RUN_DIR, list as listNamespaces } from '../netns';
 import * as registry from '../registry';
 import type { Route } from '../routes';
 import { natTable } from './nat';
@@ -43,14 +45,69 @@ function ownerText(o: registry.Owner | undefined): string | undefined {
   return `process ${o.pid}`;
 }
 
-async function live(name: string, present: Set<string>, table: string | undefined): Promise<NamespaceStatus> {
+const IFF_UP = 0x1;
+const IFF_LOOPBACK = 0x8;
+
+/**
+ * The links of one namespace as `links.list()` gives them, except that the peer namespaces of
+ * veths are looked up only among `candidates` (the namespaces the topology connects this one
+ * to): `links.list()` asks the kernel about every namespace in /run/netns, which for the status
+ * of a 1000-namespace topology would be a million look-ups.
+ */
+async function linksOf(name: string, candidates: string[]): Promise<Link[]> {
+  const path = `${RUN_DIR}/${name}`;
+  const raw = await call({ netns: name, syscall: 'list links' }, () => native.linkList(path));
+  const byIndex = new Map(raw.map((l) => [l.index, l.name]));
+  const nsById = new Map<number, string>();
+  if (candidates.length && raw.some((l) => l.linkNetnsId >= 0)) {
+    const ids = await native.netnsIds(path, candidates.map((c) => `${RUN_DIR}/${c}`)).catch(() => [] as number[]);
+    ids.forEach((id, i) => {
+      if (id >= 0 && !nsById.has(id)) nsById.set(id, candidates[i]);
+    });
+  }
+  return raw.map((l) => {
+    const link: Link = {
+      index: l.index,
+      name: l.name,
+      kind: l.kind || (l.flags & IFF_LOOPBACK ? 'loopback' : 'device'),
+      mac: l.mac,
+      mtu: l.mtu,
+      up: (l.flags & IFF_UP) !== 0,
+      operstate: l.operstate,
+      group: l.group,
+      flags: l.flags,
+    };
+    if (l.master) {
+      link.masterIndex = l.master;
+      link.master = byIndex.get(l.master);
+    }
+    if (l.peerIndex && l.peerIndex !== l.index) {
+      link.peer = { index: l.peerIndex };
+      if (l.linkNetnsId >= 0) {
+        link.peer.netnsId = l.linkNetnsId;
+        const peerNs = nsById.get(l.linkNetnsId);
+        if (peerNs !== undefined) link.peer.netns = peerNs;
+      }
+    }
+    return link;
+  });
+}
+
+async function live(name: string, present: Set<string>, table: string | undefined, peers?: string[]): Promise<NamespaceStatus> {
   const st: NamespaceStatus = { name, exists: present.has(name), links: [], addresses: [], routes: [], nat: [] };
   const marker = await registry.readNamespaceMarker(name);
   const by = ownerText(marker?.owner);
   if (by) st.createdBy = by;
   if (!st.exists) return st;
   const ns = nsObject(name);
-  [st.links, st.addresses, st.routes] = await Promise.all([ns.links.list(), ns.addresses.list(), ns.routes.list()]);
+  try {
+    [st.links, st.addresses, st.routes] = await Promise.all([peers ? linksOf(name, peers) : ns.links.list(), ns.addresses.list(), ns.routes.list()]);
+  } catch (e) {
+    // Deleted by somebody else since we listed /run/netns.
+    if (!isNotFound(e)) throw e;
+    st.exists = false;
+    return st;
+  }
   if (table) st.nat = (await natTable(ns, table)?.list().catch(() => [])) ?? [];
   return st;
 }
@@ -83,8 +140,17 @@ export async function status(t?: Topology): Promise<TopologyStatus> {
     }
   }
   const namespaces = new Map<string, NamespaceStatus>();
+  // Which namespaces each one is wired to (veth peers), for naming the peers of its links.
+  const peers = new Map<string, Set<string>>();
+  for (const v of r.veths) {
+    if (v.a.netns === v.b.netns) continue;
+    for (const [x, y] of [[v.a.netns, v.b.netns], [v.b.netns, v.a.netns]]) {
+      if (!peers.has(x)) peers.set(x, new Set());
+      if (present.has(y)) peers.get(x)!.add(y);
+    }
+  }
   await pool(r.namespaces, r.concurrency, async (n) => {
-    const st = await live(n.name, present, n.nat.length ? natTableName(r.name) : undefined);
+    const st = await live(n.name, present, n.nat.length ? natTableName(r.name) : undefined, [...(peers.get(n.name) ?? [])]);
     if (n.existing) st.existing = true;
     namespaces.set(n.name, st);
   });

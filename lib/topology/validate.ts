@@ -463,11 +463,12 @@ export function resolve(input: unknown): ResolvedTopology {
     if (!spread) {
       fail(where, `bridge "${bridge.name}" in namespace "${bridge.netns}" would get ${ports.length} ports; a bridge holds at most ${maxPorts} (Linux: ${LINUX_BRIDGE_MAX_PORTS}). Set options.spread: true to spread them over several bridges`);
     }
-    if (maxPorts < 2) fail('options.maxPortsPerBridge', 'spreading needs at least 2 ports per bridge (one joins the extra bridge to the first)');
+    // Each extra bridge spends a port on itself and one on the first bridge for the patch pair.
+    if (maxPorts < 3) fail('options.maxPortsPerBridge', 'spreading needs at least 3 ports per bridge (a patch pair to the first bridge uses one on each)');
     // k extra bridges: the first keeps maxPorts - k ports (k patch ports), each extra maxPorts - 1.
     let extra = 1;
-    while (maxPorts - extra + extra * (maxPorts - 1) < ports.length) extra++;
-    if (extra >= maxPorts) fail(where, `bridge "${bridge.name}" would need ${extra} extra bridges; raise maxPortsPerBridge`);
+    while (extra <= maxPorts && maxPorts - extra + extra * (maxPorts - 1) < ports.length) extra++;
+    if (extra > maxPorts) fail(where, `bridge "${bridge.name}" would get ${ports.length} ports, more than ${maxPorts} bridges of ${maxPorts} ports can hold; raise maxPortsPerBridge`);
     let next = maxPorts - extra;
     for (let k = 1; k <= extra; k++) {
       const xname = genIfname(`${bridge.name}-${k}`, undefined, `${bridge.path}.name`);
