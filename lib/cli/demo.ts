@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { netns, type Netns } from '../index';
+import { processGone, readNamespaceMarker } from '../registry';
 import * as validate from '../validate';
 import { expectPositionals, parseArgs } from './args';
 import type { Command, Context } from './command';
@@ -329,6 +330,12 @@ export async function demoNamespaces(prefix?: string): Promise<string[]> {
   return all.filter((n) => ROLES.some((r) => n === `${prefix}-${r}`));
 }
 
+/** True when the namespace belongs to a demo that is running right now (its process is alive). */
+async function runningDemo(name: string): Promise<boolean> {
+  const owner = (await readNamespaceMarker(name).catch(() => undefined))?.owner;
+  return owner !== undefined && 'pid' in owner && !processGone(owner);
+}
+
 function checkPrefix(prefix: string): string {
   for (const r of ROLES) validate.netnsName(`${prefix}-${r}`);
   return prefix;
@@ -352,7 +359,7 @@ Namespaces are named PREFIX-red, PREFIX-blue, ... with PREFIX = nkdemo-XXXX (ran
   options: [
     { name: 'keep', type: 'boolean', description: 'leave the network up and print commands to explore and remove it' },
     { name: 'prefix', type: 'string', value: 'PREFIX', description: 'name prefix of the demo namespaces (default nkdemo-XXXX)' },
-    { name: 'clean', type: 'boolean', description: 'remove a kept demo (PREFIX), or every nkdemo-XXXX-* demo' },
+    { name: 'clean', type: 'boolean', description: 'remove a kept demo (PREFIX), or every nkdemo-XXXX-* demo not running now' },
   ],
   examples: ['sudo netns-kit demo', 'sudo netns-kit demo --keep', 'sudo netns-kit demo --clean nkdemo-1a2b', 'sudo netns-kit demo --clean'],
   async run(argv, ctx) {
@@ -361,7 +368,10 @@ Namespaces are named PREFIX-red, PREFIX-blue, ... with PREFIX = nkdemo-XXXX (ran
       expectPositionals(a, 0, 1, 'PREFIX', this.name);
       const prefix = a.positionals[0] ?? (a.options.prefix as string | undefined);
       if (prefix !== undefined) checkPrefix(prefix);
-      const removed = await removeNamespaces(await demoNamespaces(prefix));
+      // Without a PREFIX, a demo that is running right now (in another terminal) is left alone.
+      let names = await demoNamespaces(prefix);
+      if (prefix === undefined) names = (await Promise.all(names.map(async (n) => ((await runningDemo(n)) ? undefined : n)))).filter((n): n is string => n !== undefined);
+      const removed = await removeNamespaces(names);
       ctx.io.stdout.write(removed.length ? `removed ${removed.length} namespaces: ${removed.join(' ')}\n` : 'no demo namespaces found\n');
       return EXIT.OK;
     }
@@ -382,6 +392,7 @@ async function runDemo(demo: Demo, ctx: Context, keep: boolean): Promise<number>
   const started = performance.now();
   const steps = demo.steps();
   let ok = false;
+  let cleanupError: unknown;
   try {
     for (const [i, step] of steps.entries()) {
       demo.checkAborted();
@@ -411,13 +422,24 @@ async function runDemo(demo: Demo, ctx: Context, keep: boolean): Promise<number>
       out.write(demo.exploreText());
     } else {
       const t0 = performance.now();
-      const removed = await demo.remove();
+      // A clean-up failure must not hide why the demo stopped: it is reported here, and only
+      // thrown when the demo itself succeeded.
+      const removed = await demo.remove().catch((e: unknown) => {
+        out.write(`✗ removing the demo failed: ${(e as Error).message}\n`);
+        if (ok) cleanupError = e;
+        return [] as string[];
+      });
       const left = await demoNamespaces(demo.prefix);
       const msg = `removed ${removed.length} namespaces (with them every veth, the bridge and the NAT table) in ${duration(performance.now() - t0)}`;
-      if (left.length) out.write(`✗ ${msg}, but ${left.join(' ')} remain\n`);
-      else out.write(`${ok ? '' : '\n'}✓ ${msg}; nothing of the demo is left\n`);
+      if (left.length) {
+        out.write(`✗ ${msg}, but ${left.join(' ')} remain: run \`netns-kit demo --clean ${demo.prefix}\`\n`);
+        if (ok && !cleanupError) cleanupError = new CheckFailed(`demo namespaces remain after clean-up: ${left.join(' ')}`);
+      } else {
+        out.write(`${ok ? '' : '\n'}✓ ${msg}; nothing of the demo is left\n`);
+      }
     }
-    if (ok) out.write(`\nAll ${steps.length} steps verified in ${duration(performance.now() - started)}.\n`);
+    if (ok && !cleanupError) out.write(`\nAll ${steps.length} steps verified in ${duration(performance.now() - started)}.\n`);
   }
+  if (cleanupError) throw cleanupError;
   return EXIT.OK;
 }
