@@ -42,6 +42,7 @@ test.each([
   [['demo', '--prefix', 'a/b'], 3, 'ERR_NETNS_INVALID_NAME'],
   [['up', 'lab.txt'], 3, 'netns-kit up: ERR_NETNS_INVALID_TOPOLOGY: lab.txt: topology files end in .json, .yaml or .yml'],
   [['status', '/nonexistent/lab.yaml'], 3, 'ERR_NETNS_INVALID_TOPOLOGY: /nonexistent/lab.yaml: cannot read: ENOENT'],
+  [['graph', '--match', `${NS_PREFIX}none-`, '-o', '/nonexistent/dir/x.svg'], 3, 'netns-kit graph: ERR_NETNS_INVALID_ARG: cannot write /nonexistent/dir/x.svg: ENOENT'],
 ])('netns-kit %j exits %d: %s', async (args, code, message) => {
   const r = await cli(args as string[]);
   expect(r.code).toBe(code);

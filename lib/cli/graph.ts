@@ -1,6 +1,7 @@
 /** `netns-kit graph [FILE]`: a picture of the live or described topology, as SVG, Mermaid or DOT. */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { invalid } from '../errors';
 import { expectPositionals, parseArgs } from './args';
 import type { Command } from './command';
 import { EXIT, UsageError } from './cli-errors';
@@ -55,7 +56,9 @@ the drawing goes to stdout.`,
       : { model: await liveModel((a.options.match as string | undefined) ?? ''), title: `live network namespaces${a.options.match ? ` ${a.options.match}*` : ''}` };
     const text = render(model, format, title);
     if (out) {
-      await fs.writeFile(out, text);
+      await fs.writeFile(out, text).catch((e: NodeJS.ErrnoException) => {
+        throw invalid('ERR_NETNS_INVALID_ARG', `cannot write ${out}: ${e.code ?? e.message} (check the path and that its directory exists)`, { detail: out });
+      });
       ctx.io.stderr.write(`wrote ${out} (${format}: ${model.namespaces.length} namespaces, ${model.links.length} veth pairs)\n`);
     } else {
       ctx.io.stdout.write(text);
