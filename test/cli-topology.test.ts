@@ -78,6 +78,12 @@ test('up, up again, status, graph, break it, status differs, down: output, exit 
   expect(st.stdout).toMatch(new RegExp(`${ns.red} +default +192\\.168\\.15\\.5 +veth-red`));
   expect(st.stdout).toMatch(new RegExp(`${ns.host} +[0-9a-f]+ +forward tcp \\*:8080 → 192\\.168\\.15\\.1:80`));
 
+  // without FILE: the live namespaces (those of this test, by prefix)
+  const all = await cli(['status', '--match', `${NS_PREFIX}t1-`], { env });
+  expect(all.code).toBe(0);
+  expect(all.stdout).toMatch(new RegExp(`^4 named namespaces starting with ${NS_PREFIX}t1-\n`));
+  expect(all.stdout).toMatch(new RegExp(`${ns.wan} +eth0 +10\.0\.2\.2/24 +global`));
+
   // SVG of the file and of the live state: well-formed, naming every namespace and link
   for (const args of [['graph', file], ['graph', '--match', `${NS_PREFIX}t1-`]]) {
     const g = await cli(args, { env });
