@@ -14,7 +14,9 @@
         "native/neigh.cc",
         "native/sysctl.cc",
         "native/nft.cc",
-        "native/conntrack.cc"
+        "native/conntrack.cc",
+        "native/bridge_port.cc",
+        "native/file_lock.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags!": ["-fno-exceptions"],

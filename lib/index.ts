@@ -30,6 +30,17 @@ export type { ExecOptions, ExecResult, SpawnOptions } from './process';
 export type { Family, Cidr } from './ip';
 export { Nat, DEFAULT_TABLE as NAT_DEFAULT_TABLE, type NatResult, type ApplyResult } from './nat';
 export type { NatRule, NatRuleSpec, MasqueradeSpec, SnatSpec, PortForwardSpec, ServiceSpec, NatProtocol, PortSpec, ServiceBackend, NatKind } from './nat-rules';
+import { runPlugin as cniRun } from './cni/plugin';
+import { SUPPORTED_VERSIONS as CNI_VERSIONS } from './cni/spec';
+
+/**
+ * The CNI plugin in-process (what the `netns-kit-cni` executable runs): `cni.run(env, stdin)`
+ * resolves with the stdout text and exit code the spec defines. It acts in the calling process's
+ * network namespace, like the executable. See docs/cni.md.
+ */
+export const cni = { run: cniRun, SUPPORTED_VERSIONS: CNI_VERSIONS };
+export { CniError, type CniResult } from './cni/spec';
+export type { PluginOutput as CniPluginOutput, RunOptions as CniRunOptions } from './cni/plugin';
 
 import * as topologyApi from './topology/index';
 

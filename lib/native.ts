@@ -200,12 +200,24 @@ export interface NativeAddon {
   conntrackList(ns: string, family: number, proto: number): Promise<NativeCtEntry[]>;
   /** Deletes these entries by original tuple (and id); resolves with how many were deleted. */
   conntrackDelete(ns: string, entries: NativeCtEntry[]): Promise<number>;
+  /** Bridge-port mode and promiscuity of a link (CNI hairpinMode / promiscMode). */
+  bridgePortSet(ns: string, name: string, change: NativeBridgePortChange): Promise<void>;
+  /** flock(fd, LOCK_EX|LOCK_NB): true when taken, false when held elsewhere (synchronous, never waits). */
+  flockTry(fd: number): boolean;
+}
+
+export interface NativeBridgePortChange {
+  /** IFLA_BRPORT_MODE through IFLA_INFO_SLAVE_DATA (the link must be a bridge port) */
+  hairpin?: boolean;
+  /** IFF_PROMISC */
+  promisc?: boolean;
 }
 
 function load(): NativeAddon {
-  const root = path.resolve(__dirname, '..', '..');
+  // NETNS_KIT_ADDON points at another build of the same addon (the sanitizer run uses it).
+  const file = process.env.NETNS_KIT_ADDON ?? path.resolve(__dirname, '..', '..', 'build', 'Release', 'netns_kit.node');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(path.join(root, 'build', 'Release', 'netns_kit.node')) as NativeAddon;
+  return require(file) as NativeAddon;
 }
 
 export const native: NativeAddon = load();

@@ -14,6 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSysctl(env, exports);
   InitNft(env, exports);
   InitConntrack(env, exports);
+  InitBridgePort(env, exports);
+  InitFileLock(env, exports);
   return exports;
 }
 

@@ -19,4 +19,6 @@ void InitNeigh(Napi::Env env, Napi::Object exports);
 void InitSysctl(Napi::Env env, Napi::Object exports);
 void InitNft(Napi::Env env, Napi::Object exports);
 void InitConntrack(Napi::Env env, Napi::Object exports);
+void InitBridgePort(Napi::Env env, Napi::Object exports);
+void InitFileLock(Napi::Env env, Napi::Object exports);
 }  // namespace nk

@@ -86,7 +86,7 @@ bool SocketLease::Call(const char* op, const std::string& what, OpError* err, F&
 }
 
 // How often a dump interrupted by concurrent changes is done again before giving up with EAGAIN.
-constexpr int kDumpAttempts = 20;
+constexpr int kDumpAttempts = 64;
 
 // Closes cached sockets: of one namespace (`path`), or all idle ones when `path` is empty.
 void ReleaseSockets(const std::string& path);

@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { netns, NetnsError } from '../lib/index';
 import { native } from '../lib/native';
 import { strayThreads } from './support/thread-check';
-import { leftoverNamespaces, nsName, Sandbox } from './support/sandbox';
+import { leftoverNamespaces, nsName, Sandbox, witnessEnv } from './support/sandbox';
 
 const sb = new Sandbox();
 afterEach(() => sb.cleanup());
@@ -58,7 +58,8 @@ test('200 namespaces created, changed and deleted at once', async () => {
 
 test('10,000 create/delete cycles of a namespace with a veth keep RSS and fds flat', async () => {
   const host = await sb.ns('soakhost');
-  const cycles = 10_000;
+  // NK_SOAK_CYCLES lowers it for the (much slower) sanitizer run only.
+  const cycles = Number(process.env.NK_SOAK_CYCLES ?? 10_000);
   const sample = { rss: 0, fds: 0 };
   const start = Date.now();
   for (let i = 0; i < cycles; i++) {
@@ -139,11 +140,11 @@ test('dumps interrupted by concurrent changes (NLM_F_DUMP_INTR) are retried: eve
   // churns other addresses meanwhile.
   const stable = Array.from({ length: 2000 }, (_, i) => `10.2.${i >> 8}.${i & 255}`);
   const setup = stable.map((a) => `addr add ${a}/32 dev br0`).join('\n');
-  spawnSync('ip', ['-n', ns.name!, '-batch', '-'], { input: setup });
+  spawnSync('ip', ['-n', ns.name!, '-batch', '-'], { input: setup, env: witnessEnv });
   let churn = '';
   for (let r = 0; r < 8; r++) for (let i = 0; i < 250; i++) churn += `addr add 10.1.${i}.1/32 dev br0\naddr del 10.1.${(i + 100) % 250}.1/32 dev br0\n`;
   const retriesBefore = native.netlinkStats().dumpRetries;
-  const actor = spawn('ip', ['-n', ns.name!, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const actor = spawn('ip', ['-n', ns.name!, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'ignore'], env: witnessEnv });
   actor.stdin.end(churn);
   let running = true;
   actor.on('close', () => (running = false));

@@ -84,7 +84,8 @@ test('gc removes what a killed process left, and nothing else', async () => {
 
 test('a namespace replaced by somebody else after its owner died is not collected', async () => {
   const name = nsName('gcswap');
-  await runChild({ plain: [name], persist: nsName('gcp2'), done: { name: `t${RUN}gcs${randomBytes(2).toString('hex')}` }, interrupted: { name: `t${RUN}gci${randomBytes(2).toString('hex')}`, namespaces: [{ name: nsName('gcx') }] }, stopAt: 1 });
+  const done: Topology = { name: `t${RUN}gcs${randomBytes(2).toString('hex')}` };
+  await runChild({ plain: [name], persist: nsName('gcp2'), done, interrupted: { name: `t${RUN}gci${randomBytes(2).toString('hex')}`, namespaces: [{ name: nsName('gcx') }] }, stopAt: 1 });
   const leftovers = [name, ...(await netns.list()).map((n) => n.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcx`))];
   // Replace the child's namespace by one of our own making (same name, other inode).
   execFileSync('ip', ['netns', 'del', name]);
@@ -96,6 +97,7 @@ test('a namespace replaced by somebody else after its owner died is not collecte
     for (const n of leftovers.slice(1)) expect(r.namespaces).toContain(n);
   } finally {
     execFileSync('ip', ['netns', 'del', name]);
+    await topology.down(done);
     const persisted = (await netns.list()).map((n) => n.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcp2`));
     for (const n of persisted) await netns.delete(n);
   }
@@ -111,7 +113,8 @@ test('up again after an up that was killed half-way adopts what it made and fini
     templates: [{ count: 5, name: `${hub}-{i}`, uplink: { name: 'eth0', peerName: 'm{i}', netns: outer.name!, bridge: 'obr' }, addresses: ['10.9.0.{i+2}/24'] }],
   };
   // Steps: hub, br0, obr, br0's address, then the members: killed after the first member.
-  await runChild({ plain: [], persist: nsName('gcp3'), done: { name: `t${RUN}gcd${randomBytes(2).toString('hex')}` }, interrupted: t, stopAt: 5 });
+  const done: Topology = { name: `t${RUN}gcd${randomBytes(2).toString('hex')}` };
+  await runChild({ plain: [], persist: nsName('gcp3'), done, interrupted: t, stopAt: 5 });
   try {
     const handle = await topology.up(t);
     // What the killed run made is adopted, not re-made: only the four missing members are left to do.
@@ -120,6 +123,7 @@ test('up again after an up that was killed half-way adopts what it made and fini
     await handle.netns(`${hub}-0`).links.get('eth0');
   } finally {
     await topology.down(t);
+    await topology.down(done);
     for (const n of (await netns.list()).map((x) => x.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcp3`))) await netns.delete(n);
   }
   const live = (await netns.list()).map((n) => n.name!);

@@ -3,7 +3,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { netns, topology, type Topology } from '../lib/index';
+import fc from 'fast-check';
+import { netns, topology, NetnsError, type Topology } from '../lib/index';
 import { compile } from '../lib/topology/pattern';
 import { resolve } from '../lib/topology/validate';
 import { nsName } from './support/sandbox';
@@ -217,5 +218,38 @@ describe('example files', () => {
       expect(r.namespaces[1000].name).toBe('fleet-0999');
       expect(r.veths.find((v) => v.member === 'fleet-0999')!.b.addresses).toEqual(['10.0.3.233/16']);
     }
+  });
+});
+
+describe('property: validation never crashes', () => {
+  const check = (value: unknown) => {
+    try {
+      topology.validate(value);
+    } catch (e) {
+      expect(e).toBeInstanceOf(NetnsError);
+      expect((e as NetnsError).code).toBe('ERR_NETNS_INVALID_TOPOLOGY');
+    }
+  };
+  test('arbitrary values', () => {
+    fc.assert(fc.property(fc.anything(), check), { numRuns: 500 });
+  });
+  test('a valid topology with one field replaced by anything', () => {
+    const paths: Array<Array<string | number>> = [];
+    const walk = (v: unknown, at: Array<string | number>) => {
+      paths.push(at);
+      if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, [...at, Array.isArray(v) ? Number(k) : k]);
+    };
+    const base = { ...tpl({ addresses: [{ pool: '10.0.0.0/24', start: 2 }], routes: [{ to: 'default', via: '10.0.0.1' }] }), options: { spread: true } };
+    walk(base, []);
+    fc.assert(
+      fc.property(fc.constantFrom(...paths.filter((p) => p.length > 0)), fc.anything(), (p, value) => {
+        const copy = JSON.parse(JSON.stringify(base)) as Record<string | number, unknown>;
+        let o = copy;
+        for (const k of p.slice(0, -1)) o = o[k] as Record<string | number, unknown>;
+        o[p[p.length - 1]] = value;
+        check(copy);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -125,6 +125,8 @@ function memberStep(w: MemberWork): string {
  * This is the one place the per-namespace work of templates goes through: the bulk fast path
  * (lib/bulk.ts `bulk.createMany`, branch bench) slots in here, taking `items` as they are — the
  * registry markers must be written before it runs, as createOwned() does per namespace below.
+ * (`bulk.createMany` takes one host namespace per call: group `items` by `uplink.netns`; a
+ * member's `uplink.name`/`peerName`/`bridge` map to its `veth.name`/`peerName`/`bridge`.)
  */
 async function createMembers(items: MemberWork[], ctx: MemberContext): Promise<void> {
   const t = ctx.topology;

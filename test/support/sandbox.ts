@@ -43,15 +43,28 @@ export class Sandbox {
   }
 }
 
+// The witnesses run without the sanitizer run's preloaded libasan (scripts/test-asan.sh): they are
+// not our code, and iproute2 aborts under it.
+export const witnessEnv = { ...process.env };
+delete witnessEnv.LD_PRELOAD;
+
 /** `ip -j [-n NAME] ARGS` parsed: the independent witness. */
 export function ipJson<T = Record<string, unknown>[]>(ns: Netns | undefined, ...args: string[]): T {
   const full = ns?.name ? ['-j', '-n', ns.name, ...args] : ['-j', ...args];
-  const out = execFileSync('ip', full, { encoding: 'utf8' });
-  return (out.trim() ? JSON.parse(out) : []) as T;
+  // ip prints "Dump was interrupted and may be inconsistent." into its JSON when the kernel flags
+  // a dump (NLM_F_DUMP_INTR); a witness must not be inconsistent, so ask again.
+  for (let attempt = 0; ; attempt++) {
+    const out = execFileSync('ip', full, { encoding: 'utf8', env: witnessEnv });
+    try {
+      return (out.trim() ? JSON.parse(out) : []) as T;
+    } catch (e) {
+      if (attempt >= 4) throw new Error(`ip ${full.join(' ')} printed no valid JSON: ${out}`);
+    }
+  }
 }
 
 export function ip(...args: string[]): string {
-  return execFileSync('ip', args, { encoding: 'utf8' });
+  return execFileSync('ip', args, { encoding: 'utf8', env: witnessEnv });
 }
 
 export async function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string }> {

@@ -1,0 +1,101 @@
+// Bridge-port and promiscuity settings the CNI bridge network needs (hairpinMode, promiscMode).
+// The ip(8) equivalents are in lib/cni/bridge-port.ts. Built as raw rtnetlink messages because
+// libnl 3.7 has no setter for IFLA_BRPORT_MODE through IFLA_INFO_SLAVE_DATA.
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <netlink/route/link.h>
+
+#include <cerrno>
+#include <optional>
+
+#include "addon.h"
+#include "js_value.h"
+#include "link.h"
+#include "nl_socket.h"
+
+namespace nk {
+namespace {
+
+// RAII for an nl_msg that was not (yet) handed to Transact, which consumes it.
+struct MsgHolder {
+  nl_msg* msg = nullptr;
+  ~MsgHolder() {
+    if (msg) nlmsg_free(msg);
+  }
+  nl_msg* release() {
+    nl_msg* m = msg;
+    msg = nullptr;
+    return m;
+  }
+};
+
+class PortSetJob : public Job {
+ public:
+  PortSetJob(std::string ns, std::string name, const Napi::Object& o) : ns_(std::move(ns)), name_(std::move(name)) {
+    hairpin_ = OptBool(o, "hairpin");
+    promisc_ = OptBool(o, "promisc");
+  }
+
+  void Execute() override {
+    SocketLease lease(ns_, &error);
+    if (!lease.ok()) return;
+    int index;
+    if (!LookupIfIndex(lease, name_, &index, &error)) return;
+    if (promisc_ && !SetPromisc(lease, index)) return;
+    if (hairpin_) SetHairpin(lease, index);
+  }
+
+ private:
+  // ip link set dev NAME promisc on|off
+  bool SetPromisc(SocketLease& lease, int index) {
+    MsgHolder h;
+    h.msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+    if (!h.msg) return error.Set(ENOMEM, "set link promisc", name_), false;
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = index;
+    ifi.ifi_flags = *promisc_ ? IFF_PROMISC : 0;
+    ifi.ifi_change = IFF_PROMISC;
+    if (nlmsg_append(h.msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0) return error.Set(ENOMEM, "set link promisc", name_), false;
+    return lease.Transact(h.release(), "set link promisc", name_, &error);
+  }
+
+  // ip link set dev NAME type bridge_slave hairpin on|off
+  bool SetHairpin(SocketLease& lease, int index) {
+    MsgHolder h;
+    h.msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+    if (!h.msg) return error.Set(ENOMEM, "set bridge port", name_), false;
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = index;
+    nlattr* info = nullptr;
+    nlattr* data = nullptr;
+    if (nlmsg_append(h.msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 || !(info = nla_nest_start(h.msg, IFLA_LINKINFO)) ||
+        nla_put_string(h.msg, IFLA_INFO_SLAVE_KIND, "bridge") < 0 || !(data = nla_nest_start(h.msg, IFLA_INFO_SLAVE_DATA)) ||
+        nla_put_u8(h.msg, IFLA_BRPORT_MODE, *hairpin_ ? 1 : 0) < 0) {
+      return error.Set(ENOMEM, "set bridge port", name_), false;
+    }
+    nla_nest_end(h.msg, data);
+    nla_nest_end(h.msg, info);
+    return lease.Transact(h.release(), "set bridge port", name_, &error);
+  }
+
+  std::string ns_, name_;
+  std::optional<bool> hairpin_, promisc_;
+};
+
+Napi::Value PortSet(const Napi::CallbackInfo& info) {
+  return Submit(info.Env(), std::make_unique<PortSetJob>(info[0].As<Napi::String>(), info[1].As<Napi::String>(),
+                                                         info[2].As<Napi::Object>()));
+}
+
+}  // namespace
+
+void InitBridgePort(Napi::Env env, Napi::Object exports) {
+  exports.Set("bridgePortSet", Napi::Function::New(env, PortSet));
+}
+
+}  // namespace nk
