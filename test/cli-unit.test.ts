@@ -150,6 +150,22 @@ describe('drawings', () => {
     expect(svg).not.toContain(NASTY); // only ever escaped
   });
 
+  test('a wide layer wraps onto more lines instead of one endless row', () => {
+    const members = Array.from({ length: 40 }, (_, i) => `member-${i}`);
+    const model: GraphModel = {
+      namespaces: [
+        { name: 'hub', interfaces: [{ name: 'br0', kind: 'bridge', addresses: [] }, ...members.map((_, i) => ({ name: `v${i}`, kind: 'veth', addresses: [], master: 'br0' }))], nat: [] },
+        ...members.map((m) => ({ name: m, interfaces: [{ name: 'eth0', kind: 'veth', addresses: ['10.0.0.1/16'] }], nat: [] })),
+      ],
+      links: members.map((m, i) => ({ a: { netns: 'hub', ifname: `v${i}` }, b: { netns: m, ifname: 'eth0' } })),
+    };
+    const svg = renderSvg(model);
+    const texts = svgTexts(svg).join('\n');
+    for (const m of members) expect(texts).toContain(m);
+    const ys = new Set([...svg.matchAll(/translate\([\d.]+ ([\d.]+)\)/g)].map((m) => m[1]));
+    expect(ys.size).toBeGreaterThan(2); // the hub's row plus at least two lines of members
+  });
+
   test('an empty picture is still a picture', () => {
     expect(svgTexts(renderSvg({ namespaces: [], links: [] }))).toContain('(no namespaces)');
   });

@@ -20,6 +20,8 @@ const BUS_H = 18;
 const BOX_GAP_X = 40;
 const ROW_GAP_Y = 80;
 const MARGIN = 24;
+const MAX_ROW_W = 1800;
+const WRAP_GAP_Y = 24;
 
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!)
@@ -34,6 +36,11 @@ function textWidth(s: string): number {
 interface PillBox {
   ifname: string;
   x: number; // relative to the box
+  y: number;
+  /** which line of pills (a box wider than MAX_ROW_W wraps its pills) */
+  row: number;
+  /** where this line's bridge bus runs */
+  busY: number;
   w: number;
   h: number;
   lines: string[];
@@ -48,8 +55,6 @@ interface Box {
   x: number;
   y: number;
   pills: PillBox[];
-  pillTop: number;
-  pillH: number;
   hasBus: boolean;
   natTop: number;
   layer: number;
@@ -63,23 +68,40 @@ function measure(ns: GraphNamespace, links: GraphModel['links']): Box {
     ...bridges.flatMap((b) => [b, ...ns.interfaces.filter((i) => i.master === b.name)]),
   ];
   for (const i of ns.interfaces) if (!ordered.includes(i)) ordered.push(i);
+  const hasBus = ordered.some((p) => p.master && ordered.some((q) => q.name === p.master));
+  // Pills left to right, wrapping onto another line past MAX_ROW_W; each line leaves room under
+  // it for the bus joining bridge ports to their bridge.
+  const pills: PillBox[] = [];
   let x = PAD;
-  const pills: PillBox[] = ordered.map((i) => {
+  let row = 0;
+  let lineStart = 0;
+  let widest = 0;
+  let y = TITLE_H;
+  const endLine = () => {
+    const line = pills.slice(lineStart);
+    if (!line.length) return;
+    const h = Math.max(...line.map((p) => p.h));
+    for (const p of line) p.busY = y + h + BUS_H / 2 + 2;
+    y += h + (hasBus ? BUS_H : 0) + 6;
+    lineStart = pills.length;
+    row++;
+    x = PAD;
+  };
+  for (const i of ordered) {
     const lines = [i.kind === 'veth' || i.kind === '' ? i.name : `${i.name} (${i.kind})`, ...i.addresses];
     const w = Math.ceil(Math.max(...lines.map(textWidth)) + 16);
-    const p: PillBox = { ifname: i.name, x, w, h: lines.length * LINE_H + 8, lines, kind: i.kind, master: i.master };
+    if (x > PAD && x + w > MAX_ROW_W) endLine();
+    pills.push({ ifname: i.name, x, y, row, busY: 0, w, h: lines.length * LINE_H + 8, lines, kind: i.kind, master: i.master });
     x += w + PILL_GAP;
-    return p;
-  });
-  const pillH = Math.max(0, ...pills.map((p) => p.h));
-  const hasBus = pills.some((p) => p.master && pills.some((q) => q.ifname === p.master));
+    widest = Math.max(widest, x - PILL_GAP + PAD);
+  }
+  endLine();
   const nat = ns.nat.map((n) => `NAT ${n}`);
   const title = ns.note ? `${ns.name}  (${ns.note})` : ns.name;
-  const contentW = Math.max(textWidth(title) + 2 * PAD, x - PILL_GAP + PAD, ...nat.map((t) => textWidth(t) + 2 * PAD), 120);
-  const pillTop = TITLE_H;
-  const natTop = pillTop + pillH + (hasBus ? BUS_H : 0) + (pills.length ? 8 : 0);
+  const contentW = Math.max(textWidth(title) + 2 * PAD, widest, ...nat.map((t) => textWidth(t) + 2 * PAD), 120);
+  const natTop = y + (pills.length ? 2 : 0);
   const h = natTop + nat.length * LINE_H + PAD;
-  return { ns, w: Math.ceil(contentW), h, x: 0, y: 0, pills, pillTop, pillH, hasBus, natTop, layer: 0 };
+  return { ns, w: Math.ceil(contentW), h, x: 0, y: 0, pills, hasBus, natTop, layer: 0 };
 }
 
 function isEnd(e: GraphEndpoint, ns: string, ifname: string): boolean {
@@ -145,6 +167,7 @@ export function renderSvg(model: GraphModel, title = 'netns-kit topology'): stri
   // Rows top to bottom; within a row order by group, then by where the neighbours above sit.
   let y = MARGIN + 30;
   let width = 0;
+  const visualRows: Box[][] = [];
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r] ?? [];
     const anchor = (b: Box): number => {
@@ -161,21 +184,32 @@ export function renderSvg(model: GraphModel, title = 'netns-kit topology'): stri
       return xs.length ? xs.reduce((s, v) => s + v, 0) / xs.length : Number.POSITIVE_INFINITY;
     };
     row.sort((a, b) => groupOf(a) - groupOf(b) || anchor(a) - anchor(b) || a.ns.name.localeCompare(b.ns.name));
+    // A layer wider than MAX_ROW_W (a template of 200 alike namespaces) wraps onto more lines.
+    let line: Box[] = [];
     let x = MARGIN;
+    const flush = () => {
+      if (!line.length) return;
+      width = Math.max(width, x - BOX_GAP_X + MARGIN);
+      y += Math.max(...line.map((b) => b.h)) + WRAP_GAP_Y;
+      visualRows.push(line);
+      line = [];
+      x = MARGIN;
+    };
     for (const b of row) {
+      if (line.length && x + b.w > MAX_ROW_W) flush();
       b.x = x;
       b.y = y;
       x += b.w + BOX_GAP_X;
+      line.push(b);
     }
-    width = Math.max(width, x - BOX_GAP_X + MARGIN);
-    y += Math.max(0, ...row.map((b) => b.h)) + ROW_GAP_Y;
+    flush();
+    if (row.length) y += ROW_GAP_Y - WRAP_GAP_Y;
   }
-  // Centre each row under the widest one.
-  for (const row of rows) {
-    if (!row?.length) continue;
-    const rowW = row[row.length - 1].x + row[row.length - 1].w - row[0].x;
-    const shift = (width - 2 * MARGIN - rowW) / 2;
-    for (const b of row) b.x += shift;
+  // Centre each line under the widest one.
+  for (const line of visualRows) {
+    const lineW = line[line.length - 1].x + line[line.length - 1].w - line[0].x;
+    const shift = (width - 2 * MARGIN - lineW) / 2;
+    for (const b of line) b.x += shift;
   }
   const empty = boxes.size === 0;
   const height = empty ? MARGIN + 80 : y - ROW_GAP_Y + MARGIN + 20;
@@ -225,20 +259,30 @@ export function renderSvg(model: GraphModel, title = 'netns-kit topology'): stri
     out.push(`<text class="title" x="${PAD}" y="17">${escapeXml(b.ns.name)}${b.ns.note ? `<tspan class="legend" font-weight="normal">  (${escapeXml(b.ns.note)})</tspan>` : ''}</text>`);
     for (const p of b.pills) {
       const cls = p.kind === 'bridge' ? 'pill bridge' : p.kind === 'veth' ? 'pill veth' : 'pill';
-      out.push(`<rect class="${cls}" x="${p.x}" y="${b.pillTop}" width="${p.w}" height="${p.h}" rx="6"/>`);
+      out.push(`<rect class="${cls}" x="${p.x}" y="${p.y}" width="${p.w}" height="${p.h}" rx="6"/>`);
       p.lines.forEach((line, i) => {
-        out.push(`<text${i ? ' class="addr"' : ''} x="${p.x + 8}" y="${b.pillTop + 16 + i * LINE_H}">${escapeXml(line)}</text>`);
+        out.push(`<text${i ? ' class="addr"' : ''} x="${p.x + 8}" y="${p.y + 16 + i * LINE_H}">${escapeXml(line)}</text>`);
       });
     }
     if (b.hasBus) {
-      // bridge ports hang on a bus line under the row, with a drop to their bridge
-      const busY = b.pillTop + b.pillH + BUS_H / 2 + 2;
+      // bridge ports hang on a bus line under their line of pills, with a drop to their bridge;
+      // when the pills wrap, the lines' buses are joined at the box's left edge
       for (const bridge of b.pills.filter((p) => p.kind === 'bridge')) {
-        const ports = b.pills.filter((p) => p.master === bridge.ifname);
-        if (!ports.length) continue;
-        const xs = [bridge, ...ports].map((p) => p.x + p.w / 2);
-        const drops = [bridge, ...ports].map((p) => `M ${p.x + p.w / 2} ${b.pillTop + p.h} V ${busY}`).join(' ');
-        out.push(`<path class="bus" d="${drops} M ${Math.min(...xs)} ${busY} H ${Math.max(...xs)}"><title>${escapeXml(`ports of ${bridge.ifname}`)}</title></path>`);
+        const members = [bridge, ...b.pills.filter((p) => p.master === bridge.ifname)];
+        if (members.length < 2) continue;
+        const rows = [...new Set(members.map((p) => p.row))];
+        const parts: string[] = members.map((p) => `M ${p.x + p.w / 2} ${p.y + p.h} V ${p.busY}`);
+        for (const r of rows) {
+          const inRow = members.filter((p) => p.row === r);
+          const xs = inRow.map((p) => p.x + p.w / 2);
+          const left = rows.length > 1 ? PAD / 2 : Math.min(...xs);
+          parts.push(`M ${left} ${inRow[0].busY} H ${Math.max(...xs)}`);
+        }
+        if (rows.length > 1) {
+          const ys = members.map((p) => p.busY);
+          parts.push(`M ${PAD / 2} ${Math.min(...ys)} V ${Math.max(...ys)}`);
+        }
+        out.push(`<path class="bus" d="${parts.join(' ')}"><title>${escapeXml(`ports of ${bridge.ifname}`)}</title></path>`);
       }
     }
     b.ns.nat.forEach((n, i) => {
