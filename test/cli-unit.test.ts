@@ -151,7 +151,7 @@ describe('drawings', () => {
   });
 
   test('a wide layer wraps onto more lines instead of one endless row', () => {
-    const members = Array.from({ length: 40 }, (_, i) => `member-${i}`);
+    const members = Array.from({ length: 80 }, (_, i) => `member-${i}`);
     const model: GraphModel = {
       namespaces: [
         { name: 'hub', interfaces: [{ name: 'br0', kind: 'bridge', addresses: [] }, ...members.map((_, i) => ({ name: `v${i}`, kind: 'veth', addresses: [], master: 'br0' }))], nat: [] },
@@ -164,6 +164,10 @@ describe('drawings', () => {
     for (const m of members) expect(texts).toContain(m);
     const ys = new Set([...svg.matchAll(/translate\([\d.]+ ([\d.]+)\)/g)].map((m) => m[1]));
     expect(ys.size).toBeGreaterThan(2); // the hub's row plus at least two lines of members
+    // the hub's 81 pills wrap too: its bridge bus runs under each line of pills
+    const bus = /<path class="bus" d="([^"]+)"><title>ports of br0<\/title>/.exec(svg)?.[1] ?? '';
+    expect(bus.match(/ H /g)!.length).toBeGreaterThan(1);
+    expect(Number(/<svg [^>]*width="(\d+)"/.exec(svg)?.[1])).toBeLessThan(2000);
   });
 
   test('an empty picture is still a picture', () => {
