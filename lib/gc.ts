@@ -17,11 +17,18 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RUN_DIR, list as listNamespaces, Netns } from './netns';
 import * as registry from './registry';
+import { invalid } from './errors';
+import { requireNetworkPrivileges } from './privileges';
 import { natTable } from './topology/nat';
 
 export interface GcOptions {
   /** only report what would be removed */
   dryRun?: boolean;
+  /**
+   * Only consider namespaces (and links and NAT tables in namespaces) and topologies whose name
+   * starts with this, e.g. a test harness cleaning up after its own runs. Default: everything.
+   */
+  prefix?: string;
 }
 
 export interface GcReport {
@@ -42,6 +49,10 @@ const YOUNG_MS = 60_000;
 /** Removes what netns-kit created and lost track of; `{ dryRun: true }` only reports it. */
 export async function gc(options: GcOptions = {}): Promise<GcReport> {
   const dryRun = options.dryRun === true;
+  const prefix = options.prefix ?? '';
+  if (typeof prefix !== 'string') throw invalid('ERR_NETNS_INVALID_ARG', 'gc prefix must be a string');
+  const mine = (name: string) => name.startsWith(prefix);
+  if (!dryRun) requireNetworkPrivileges('gc');
   const report: GcReport = { namespaces: [], links: [], natTables: [], topologies: [], staleMarkers: 0, errors: [] };
   const records = new Map<string, registry.TopologyRecord | undefined>();
   const present = new Set((await listNamespaces()).map((n) => n.name!));
@@ -49,6 +60,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
 
   // Links and NAT tables first: they live in namespaces we keep, and must go synchronously.
   for (const m of await registry.listLinkMarkers()) {
+    if (!mine(m.netns)) continue;
     if (!m.marker) {
       if (m.ageMs > YOUNG_MS && !dryRun) await registry.unmarkLink(m.netns, m.name);
       continue;
@@ -70,6 +82,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   }
 
   for (const m of await registry.listNatMarkers()) {
+    if (!mine(m.netns)) continue;
     if (!m.marker) {
       if (m.ageMs > YOUNG_MS && !dryRun) await registry.unmarkNat(m.netns, m.table);
       continue;
@@ -95,6 +108,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   }
 
   for (const m of await registry.listNamespaceMarkers()) {
+    if (!mine(m.name)) continue;
     if (!m.marker) {
       // Written by a process that died between opening and writing it, before it created anything.
       if (m.ageMs > YOUNG_MS) {
@@ -126,7 +140,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   }
 
   for (const r of await registry.listTopologies()) {
-    if (!registry.topologyLost(r)) continue;
+    if (!mine(r.name) || !registry.topologyLost(r)) continue;
     report.topologies.push(r.name);
     if (!dryRun) await registry.removeTopology(r.name);
   }

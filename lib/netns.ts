@@ -180,6 +180,21 @@ export async function create(name: string, options: CreateOptions = {}): Promise
   return createOwned(name, options, options.persist ? { persist: true } : registry.processOwner());
 }
 
+/**
+ * A creator killed between making the /run/netns file and bind-mounting the namespace onto it
+ * leaves an empty, unmounted file (as `ip netns add` would). If the registry says that attempt was
+ * ours — this same owner, or a process that is gone — the file is removed so the name can be used
+ * again. A file nobody recorded, or one whose creator is still running, is left alone (EEXIST).
+ */
+async function reclaimStaleEntry(name: string, p: string, owner: registry.Owner): Promise<void> {
+  if (!(await fs.stat(p).then(() => true, () => false))) return;
+  const m = await registry.readNamespaceMarker(name).catch(() => undefined);
+  if (!m) return;
+  if (registry.sameOwner(m.owner, owner) || ('pid' in m.owner && registry.processGone(m.owner))) {
+    await fs.unlink(p).catch(() => undefined);
+  }
+}
+
 /** create() with an explicit registry owner (the topology planner passes `{ topology: NAME }`). */
 export async function createOwned(name: string, options: CreateOptions, owner: registry.Owner): Promise<Netns> {
   const p = pathOf(name);
@@ -189,7 +204,9 @@ export async function createOwned(name: string, options: CreateOptions, owner: r
   // EEXIST. Otherwise a marker left there is stale and is replaced by ours.
   // A registry this process may not write (no permission, read-only /run) never blocks the
   // operation: it goes ahead unrecorded, and gc will simply never collect that namespace.
-  const marked = !(await isNamespaceFile(p)) && (await registry.markNamespace(name, owner).then(() => true, () => false));
+  const live = await isNamespaceFile(p);
+  if (!live) await reclaimStaleEntry(name, p, owner);
+  const marked = !live && (await registry.markNamespace(name, owner).then(() => true, () => false));
   try {
     await call({ netns: name, syscall: 'create netns' }, () => native.netnsCreate(RUN_DIR, p, sysctls));
   } catch (e) {
@@ -231,7 +248,7 @@ export async function open(target: OpenTarget): Promise<Netns> {
 const NSFS_MAGIC = 0x6e736673;
 
 /** True when `p` is a live namespace file. */
-async function isNamespaceFile(p: string): Promise<boolean> {
+export async function isNamespaceFile(p: string): Promise<boolean> {
   try {
     return Number((await fs.statfs(p)).type) === NSFS_MAGIC;
   } catch {

@@ -62,6 +62,11 @@ export function exec(nsPath: string, cmd: string, args: readonly string[], optio
         resolve(result);
       }
     });
+    // A child that exits without reading its input closes the pipe: EPIPE here is not an error of
+    // the command (its exit status says how it went).
+    child.stdin!.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(e);
+    });
     child.stdin!.end(input);
   });
 }

@@ -167,7 +167,7 @@ describe('permissions', () => {
   // A child process without CAP_NET_ADMIN / CAP_SYS_ADMIN: every call fails with EPERM and
   // nothing is created.
   const script = (name: string, target: string) => `
-    const { netns } = require(${JSON.stringify(path.resolve(__dirname, '../lib/index.js'))});
+    const { netns, topology, gc } = require(${JSON.stringify(path.resolve(__dirname, '../lib/index.js'))});
     (async () => {
       const out = {};
       for (const [k, fn] of Object.entries({
@@ -177,6 +177,11 @@ describe('permissions', () => {
         route: async () => (await netns.open(${JSON.stringify(target)})).routes.add({ to: '192.0.2.0/24', dev: 'lo' }),
         sysctl: async () => (await netns.open(${JSON.stringify(target)})).sysctl.set('net.ipv4.ip_forward', 1),
         del: () => netns.delete(${JSON.stringify(target)}),
+        nat: async () => (await netns.open(${JSON.stringify(target)})).nat.masquerade({ source: '10.0.0.0/8' }),
+        natList: async () => (await netns.open(${JSON.stringify(target)})).nat.list(),
+        topologyUp: () => topology.up({ name: 'noperm', namespaces: [{ name: ${JSON.stringify(name + '-t')} }] }),
+        topologyDown: () => topology.down({ name: 'noperm', namespaces: [] }),
+        gc: () => gc(),
       })) {
         try { await fn(); out[k] = 'ok'; } catch (e) { out[k] = e.code; }
       }
@@ -196,6 +201,9 @@ describe('permissions', () => {
     expect(out.create).toBe('EPERM');
     expect(out.linkAdd).toBe('EPERM');
     expect(existsSync(path.join('/run/netns', name))).toBe(false);
+    expect(existsSync(path.join('/run/netns', name + '-t'))).toBe(false);
+    expect(existsSync('/run/netns-kit/topologies/noperm.json')).toBe(false);
+    expect(execFileSync('ip', ['netns', 'exec', target.name!, 'nft', 'list', 'ruleset'], { encoding: 'utf8' })).toBe('');
     expect((await target.links.list()).map((l) => l.name)).toEqual(['lo']);
     expect(await target.sysctl.get('net.ipv4.ip_forward')).toBe('0');
     expect(existsSync(target.path)).toBe(true);

@@ -28,6 +28,9 @@ test('exec rejects on failure with output attached, or resolves with check: fals
   expect(e.stderr).toBe('oops\n');
   const r = await ns.exec('sh', ['-c', 'exit 4'], { check: false });
   expect(r.exitCode).toBe(4);
+  // a child that exits without reading a large input: no EPIPE escapes
+  const early = await ns.exec('true', [], { input: 'x'.repeat(1 << 20) });
+  expect(early.exitCode).toBe(0);
   const input = await ns.exec('cat', [], { input: 'hello' });
   expect(input.stdout).toBe('hello');
   await expect(ns.exec('', [])).rejects.toMatchObject({ code: 'ERR_NETNS_INVALID_ARG' });

@@ -152,3 +152,75 @@ describe('invalid input never reaches the kernel', () => {
     }
   });
 });
+
+describe('NAT rule objects', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const rules = require('../lib/nat-rules') as typeof import('../lib/nat-rules');
+  const injection = fc.constantFrom('eth0" ; flush ruleset ; "', 'x } ; table ip evil {', 'a\nb', '*', 'eth\\0', '"', ';', '{', '}', '#comment', '@set', '$var', 'lo');
+  const value = fc.oneof(nasty, injection, fc.integer({ min: -5, max: 70000 }), fc.double(), fc.boolean(), fc.constant(null), fc.ipV4(), fc.ipV6(), fc.constant('192.168.15.0/24'));
+  const ruleish = fc.record(
+    {
+      kind: fc.oneof(value, fc.constantFrom('masquerade', 'snat', 'portForward', 'service')),
+      source: value,
+      to: fc.oneof(value, fc.record({ address: value, port: value }, { requiredKeys: [] })),
+      outInterface: value,
+      inInterface: value,
+      protocol: fc.oneof(value, fc.constantFrom('tcp', 'udp', 'sctp', 'icmp')),
+      port: fc.oneof(value, fc.record({ from: value, to: value }, { requiredKeys: [] })),
+      vip: value,
+      backends: fc.oneof(value, fc.array(fc.record({ address: value, port: value }), { maxLength: 3 })),
+      tag: value,
+      exclude: fc.oneof(value, fc.array(value, { maxLength: 3 })),
+    },
+    { requiredKeys: [] },
+  );
+
+  test('normalize never crashes; what it accepts serialises to JSON whose strings are exactly the validated values', () => {
+    fc.assert(
+      fc.property(ruleish, (r) => {
+        const out = outcome(() => rules.normalize(r));
+        if (!out.ok) {
+          expect(out.code).toMatch(/^ERR_NETNS_/);
+          return;
+        }
+        const spec = out.value as ReturnType<typeof rules.normalize>;
+        const doc = rules.document(rules.buildRules('netns_kit', spec, rules.ruleId(spec)).map(rules.addRule));
+        const parsed = JSON.parse(doc) as unknown;
+        // Interface names in the generated rules are single JSON strings that passed validation.
+        for (const name of [(spec as { outInterface?: string }).outInterface, (spec as { inInterface?: string }).inInterface]) {
+          if (name === undefined) continue;
+          expect(() => validate.ifname(name)).not.toThrow();
+          expect(name).not.toMatch(/["*\\\s;{}]/);
+        }
+        expect(typeof parsed).toBe('object');
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('invalid rules never reach the kernel, through the API', async () => {
+    const sb = new Sandbox();
+    const ns = await sb.ns('natprop');
+    const spy = jest.spyOn(native, 'nftRun');
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          ruleish.filter((r) => !outcome(() => rules.normalize(r)).ok),
+          async (r) => {
+            const e = await ns.nat.apply([r as never]).then(
+              () => undefined,
+              (x: unknown) => x,
+            );
+            expect(e).toBeInstanceOf(NetnsError);
+            expect((e as NetnsError).code).toMatch(/^ERR_NETNS_/);
+          },
+        ),
+        { numRuns: 300 },
+      );
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+      await sb.cleanup();
+    }
+  });
+});

@@ -10,6 +10,8 @@ import { registryDir } from '../lib/registry';
 import { ipJson, nsName, RUN, Sandbox } from './support/sandbox';
 
 const sb = new Sandbox();
+// Only this file's objects: other test files (the crash tests) run gc concurrently on theirs.
+const MINE = `nkt-${RUN}-gc`;
 afterEach(() => sb.cleanup());
 
 function runChild(orders: object): Promise<void> {
@@ -32,10 +34,10 @@ test('gc removes what a killed process left, and nothing else', async () => {
   const plain = [nsName('gcplain'), nsName('gcplain')];
   const persist = nsName('gcpersist');
   const tag = randomBytes(2).toString('hex');
-  const done: Topology = { name: `t${RUN}gcdone${tag}`, namespaces: [{ name: nsName('gcdone') }] };
+  const done: Topology = { name: `nkt-${RUN}-gcdone${tag}`, namespaces: [{ name: nsName('gcdone') }] };
   const hub = nsName('gchub');
   const interrupted: Topology = {
-    name: `t${RUN}gcint${tag}`,
+    name: `nkt-${RUN}-gcint${tag}`,
     options: { concurrency: 1 },
     namespaces: [{ name: hub, bridges: [{ name: 'br0' }] }, { name: outer.name!, existing: true, bridges: [{ name: 'obr' }] }],
     templates: [{ count: 6, name: `${hub}-{i}`, uplink: { name: 'eth0', peerName: 'm{i}', netns: outer.name!, bridge: 'obr' } }],
@@ -52,7 +54,7 @@ test('gc removes what a killed process left, and nothing else', async () => {
 
     const mine = (names: string[]) => names.filter((n) => n.startsWith(`nkt-${RUN}-gc`)).sort();
     const expected = [...plain, hub, ...members].sort();
-    const dry = await gc({ dryRun: true });
+    const dry = await gc({ dryRun: true, prefix: MINE });
     expect(mine(dry.namespaces)).toEqual(expected);
     expect(dry.links.filter((l) => l.netns === outer.name).map((l) => l.name).sort()).toEqual(['m0', 'm1', 'm2', 'obr']);
     expect(dry.topologies).toContain(interrupted.name);
@@ -61,7 +63,7 @@ test('gc removes what a killed process left, and nothing else', async () => {
     for (const n of expected) expect((await netns.list()).map((x) => x.name)).toContain(n);
     expect(outerLinks()).toHaveLength(6);
 
-    const report = await gc();
+    const report = await gc({ prefix: MINE });
     expect(mine(report.namespaces)).toEqual(expected);
     expect(report.errors).toEqual([]);
     const after = new Set((await netns.list()).map((n) => n.name));
@@ -71,27 +73,27 @@ test('gc removes what a killed process left, and nothing else', async () => {
     expect(existsSync(`${registryDir()}/topologies/${interrupted.name}.json`)).toBe(false);
     expect(existsSync(`${registryDir()}/topologies/${done.name}.json`)).toBe(true);
     // Nothing more to do the second time.
-    const again = await gc({ dryRun: true });
+    const again = await gc({ dryRun: true, prefix: MINE });
     expect(mine(again.namespaces)).toEqual([]);
   } finally {
     await topology.down(done);
     await netns.delete(persist, { missingOk: true });
     execFileSync('ip', ['netns', 'del', decoy]);
-    await gc(); // in case an assertion failed before gc ran
+    await gc({ prefix: MINE }); // in case an assertion failed before gc ran
   }
   expect(existsSync(`${registryDir()}/netns/${persist}`)).toBe(false);
 });
 
 test('a namespace replaced by somebody else after its owner died is not collected', async () => {
   const name = nsName('gcswap');
-  const done: Topology = { name: `t${RUN}gcs${randomBytes(2).toString('hex')}` };
-  await runChild({ plain: [name], persist: nsName('gcp2'), done, interrupted: { name: `t${RUN}gci${randomBytes(2).toString('hex')}`, namespaces: [{ name: nsName('gcx') }] }, stopAt: 1 });
+  const done: Topology = { name: `nkt-${RUN}-gcs${randomBytes(2).toString('hex')}` };
+  await runChild({ plain: [name], persist: nsName('gcp2'), done, interrupted: { name: `nkt-${RUN}-gci${randomBytes(2).toString('hex')}`, namespaces: [{ name: nsName('gcx') }] }, stopAt: 1 });
   const leftovers = [name, ...(await netns.list()).map((n) => n.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcx`))];
   // Replace the child's namespace by one of our own making (same name, other inode).
   execFileSync('ip', ['netns', 'del', name]);
   execFileSync('ip', ['netns', 'add', name]);
   try {
-    const r = await gc();
+    const r = await gc({ prefix: MINE });
     expect(r.namespaces).not.toContain(name);
     expect((await netns.list()).map((n) => n.name)).toContain(name);
     for (const n of leftovers.slice(1)) expect(r.namespaces).toContain(n);
@@ -107,13 +109,13 @@ test('up again after an up that was killed half-way adopts what it made and fini
   const outer = await sb.ns('gcouter2');
   const hub = nsName('gcre');
   const t: Topology = {
-    name: `t${RUN}gcre${randomBytes(2).toString('hex')}`,
+    name: `nkt-${RUN}-gcre${randomBytes(2).toString('hex')}`,
     options: { concurrency: 1 },
     namespaces: [{ name: hub, bridges: [{ name: 'br0', addresses: ['10.9.0.1/24'] }] }, { name: outer.name!, existing: true, bridges: [{ name: 'obr' }] }],
     templates: [{ count: 5, name: `${hub}-{i}`, uplink: { name: 'eth0', peerName: 'm{i}', netns: outer.name!, bridge: 'obr' }, addresses: ['10.9.0.{i+2}/24'] }],
   };
   // Steps: hub, br0, obr, br0's address, then the members: killed after the first member.
-  const done: Topology = { name: `t${RUN}gcd${randomBytes(2).toString('hex')}` };
+  const done: Topology = { name: `nkt-${RUN}-gcd${randomBytes(2).toString('hex')}` };
   await runChild({ plain: [], persist: nsName('gcp3'), done, interrupted: t, stopAt: 5 });
   try {
     const handle = await topology.up(t);

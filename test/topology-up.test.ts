@@ -6,6 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { netns, topology, type Topology } from '../lib/index';
 import { registryDir } from '../lib/registry';
 import { natSupported } from '../lib/topology/nat';
+import { Netns } from '../lib/netns';
+
+const natTableOf = (ns: string, topo: string) => new Netns(ns, `/run/netns/${ns}`).natTable(natTableName(topo));
 import { natTableName } from '../lib/topology/validate';
 import { ipJson, ip, nsName, RUN, Sandbox } from './support/sandbox';
 
@@ -153,7 +156,7 @@ test('up refuses a namespace of the same name that the topology did not create, 
   expect((await netns.list()).map((n) => n.name)).toContain(taken.name);
 });
 
-test('NAT rules: applied in the table inet nk_NAME when the build has NAT support, else refused up front', async () => {
+test('NAT rules: the table inet nk_NAME holds exactly the declared rules, changed in one transaction', async () => {
   const host = nsName('nathost');
   const red = nsName('natred');
   const t: Topology = {
@@ -170,18 +173,26 @@ test('NAT rules: applied in the table inet nk_NAME when the build has NAT suppor
       { name: red, links: [{ name: 'veth-red', addresses: ['192.168.15.1/24'], peer: { netns: host, name: 'veth-red-br', master: 'br0' } }] },
     ],
   };
-  if (!natSupported()) {
-    await expect(topology.up(t)).rejects.toMatchObject({ code: 'ERR_NETNS_INVALID_TOPOLOGY', message: expect.stringContaining('namespaces[0].nat') });
-    expect((await netns.list()).map((n) => n.name)).not.toContain(host);
-    return;
-  }
+  expect(natSupported()).toBe(true);
+  const rules = () => {
+    const table = JSON.parse(execFileSync('ip', ['netns', 'exec', host, 'nft', '-j', 'list', 'table', 'inet', natTableName(t.name)], { encoding: 'utf8' })) as { nftables: Array<{ rule?: { expr: unknown[] } }> };
+    return JSON.stringify(table.nftables.filter((x) => x.rule));
+  };
   await topology.up(t);
   try {
-    const table = JSON.parse(execFileSync('ip', ['netns', 'exec', host, 'nft', '-j', 'list', 'table', 'inet', natTableName(t.name)], { encoding: 'utf8' })) as { nftables: Array<{ rule?: { expr: unknown[] } }> };
-    const text = JSON.stringify(table.nftables.filter((x) => x.rule));
-    expect(text).toContain('masquerade');
-    expect(text).toContain('dnat');
+    expect(rules()).toContain('masquerade');
+    expect(rules()).toContain('dnat');
+    expect(await natTableOf(host, t.name).list()).toHaveLength(2);
     expect((await topology.up(t)).changes).toEqual([]);
+    // The file changes: one rule replaced. One step, one transaction, the new set exactly.
+    const changed: Topology = JSON.parse(JSON.stringify(t)) as Topology;
+    changed.namespaces![0].nat![1] = { kind: 'portForward', protocol: 'udp', port: 5353, to: { address: '192.168.15.1', port: 53 } };
+    const again = await topology.up(changed);
+    expect(again.changes).toEqual([expect.stringMatching(/^apply 2 NAT rule\(s\) to .*1 no longer declared.*one transaction$/)]);
+    const now = await natTableOf(host, t.name).list();
+    expect(now.map((r) => r.kind).sort()).toEqual(['masquerade', 'portForward']);
+    expect(now.find((r) => r.kind === 'portForward')).toMatchObject({ protocol: 'udp', port: 5353 });
+    expect(rules()).not.toContain('8080');
   } finally {
     await topology.down(t);
   }

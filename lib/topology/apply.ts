@@ -3,6 +3,7 @@
  * an abort, undo everything this call created, newest first, and report which step failed and why.
  */
 import { invalid, NetnsError } from '../errors';
+import { requireNetworkPrivileges } from '../privileges';
 import { createOwned, list as listNamespaces, type Netns } from '../netns';
 import * as registry from '../registry';
 import { natSupported, natTable } from './nat';
@@ -194,6 +195,7 @@ export async function up(t: Topology, options: UpOptions = {}): Promise<Topology
   const r = resolve(t);
   const { onProgress, signal } = options;
   if (signal?.aborted) throw new NetnsError('ERR_NETNS_ABORTED', `up "${r.name}" aborted before it started`, { syscall: 'topology up' });
+  requireNetworkPrivileges('topology up');
   const withNat = r.namespaces.find((n) => n.nat.length > 0);
   if (withNat && !natSupported()) {
     throw invalid('ERR_NETNS_INVALID_TOPOLOGY', `${withNat.path}.nat: NAT rules need netns-kit's NAT support (lib/nat.ts), which this build lacks`, { detail: `${withNat.path}.nat` });
@@ -295,6 +297,7 @@ function handleFor(t: Topology, r: ResolvedTopology, changes: string[]): Topolog
 export async function down(t: Topology, options: DownOptions = {}): Promise<DownResult> {
   const r = resolve(t);
   const { onProgress, signal } = options;
+  requireNetworkPrivileges('topology down');
   const owner: registry.Owner = { topology: r.name };
   const result: DownResult = { namespaces: [], links: [], natTables: [], kept: [] };
   const present = new Set((await listNamespaces()).map((n) => n.name!));

@@ -15,6 +15,7 @@ export interface NatTableApi {
   portForward(o: object): Promise<{ id: string; warnings: string[] }>;
   service(o: object): Promise<{ id: string; warnings: string[] }>;
   list(filter?: { tag?: string }): Promise<Array<{ id: string; kind: string; tag?: string }>>;
+  apply(specs: object[]): Promise<{ ids: string[]; warnings: string[] }>;
   remove(id: string, options?: { missingOk?: boolean }): Promise<void>;
   flush(): Promise<void>;
 }
@@ -47,9 +48,15 @@ export function ruleTag(spec: NatRuleSpec): string {
   return `nk-${createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 16)}`;
 }
 
-/** Adds one declared rule, tagged. Equivalent to the `nft add rule inet nk_TOPOLOGY ...` that rule's kind generates. */
-export async function addRule(api: NatTableApi, spec: NatRuleSpec): Promise<string> {
-  const { kind, ...rest } = spec;
-  const r = await api[kind]({ ...rest, tag: ruleTag(spec) });
-  return r.id;
+/**
+ * Makes the table hold exactly the declared rules, each tagged, in one nftables transaction.
+ * Equivalent to one `nft -f` batch: delete the table, add it back with these rules.
+ */
+export async function applyRules(api: NatTableApi, specs: NatRuleSpec[]): Promise<string[]> {
+  return (await api.apply(specs.map((spec) => ({ ...spec, tag: ruleTag(spec) })))).ids;
+}
+
+/** Puts back rules read with `list()` (rollback of a changed table), in one transaction. */
+export async function restoreRules(api: NatTableApi, rules: Array<{ id: string }>): Promise<void> {
+  await api.apply(rules.map(({ id: _id, ...spec }) => spec));
 }

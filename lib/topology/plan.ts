@@ -10,9 +10,10 @@
  */
 import { AF, networkOf, parseCidr } from '../ip';
 import { native, type NativeLink } from '../native';
-import { RUN_DIR, Netns, createOwned, list as listNamespaces } from '../netns';
+import { call } from '../errors';
+import { RUN_DIR, Netns, createOwned, isNamespaceFile, list as listNamespaces } from '../netns';
 import * as registry from '../registry';
-import { addRule, natSupported, natTable, ruleTag, type NatTableApi } from './nat';
+import { applyRules, natSupported, natTable, restoreRules, ruleTag, type NatTableApi } from './nat';
 import type { NatRuleSpec } from './schema';
 import type { ResolvedEnd, ResolvedNamespace, ResolvedRoute, ResolvedTopology } from './validate';
 
@@ -108,7 +109,9 @@ export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) 
 
 async function observe(ns: ResolvedNamespace, t: ResolvedTopology): Promise<Seen> {
   const path = `${RUN_DIR}/${ns.name}`;
-  const [links, addrs, routes] = await Promise.all([native.linkList(path), native.addrList(path, 0), native.routeList(path, 0)]);
+  const [links, addrs, routes] = await call({ netns: ns.name, syscall: 'observe namespace' }, () =>
+    Promise.all([native.linkList(path), native.addrList(path, 0), native.routeList(path, 0)]),
+  );
   const seen: Seen = {
     links: new Map(links.map((l) => [l.name, l])),
     byIndex: new Map(links.map((l) => [l.index, l])),
@@ -146,7 +149,11 @@ function routeMatches(r: ResolvedRoute, seen: Seen): boolean {
 
 /** Looks at the machine and plans what `up` must do. Reads only. */
 export async function plan(t: ResolvedTopology): Promise<Plan> {
-  const present = new Set((await listNamespaces()).map((n) => n.name!));
+  // Only live namespaces count as present: an unmounted entry left by a creator killed half-way
+  // is created again (createOwned reclaims it when the registry says it was ours).
+  const entries = await listNamespaces();
+  const live = await Promise.all(entries.map((n) => isNamespaceFile(n.path)));
+  const present = new Set(entries.filter((_, i) => live[i]).map((n) => n.name!));
   const conflicts: string[] = [];
   const steps: Step[] = [];
   const byName = new Map(t.namespaces.map((n) => [n.name, n]));
@@ -413,37 +420,33 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
     steps.push({ phase: Phase.Members, what: `create namespace ${n.name} (${describeMember(work)})`, member: work, run: async () => undefined });
   }
 
-  // NAT rules: tagged by content, so matching ones are left alone and stale ones removed.
+  // NAT rules: each namespace's table `inet nk_TOPOLOGY` is set to exactly the declared rules in ONE
+  // nftables transaction (Nat.apply), so a crash or a failure leaves it wholly old or wholly new,
+  // never half. Rules carry a tag derived from their content: when the tags in the kernel are the
+  // declared ones, the namespace is left alone.
   for (const n of t.namespaces) {
-    if (n.nat.length === 0 || (!isNew(n.name) && !usable.has(n.name))) continue;
+    if (!isNew(n.name) && !usable.has(n.name)) continue;
     const s = seen.get(n.name);
+    const have = s?.natTags ?? new Map<string, string>();
+    if (n.nat.length === 0 && have.size === 0) continue;
     const wanted = new Map<string, NatRuleSpec>(n.nat.map((r) => [ruleTag(r.spec), r.spec]));
-    for (const [tag, spec] of wanted) {
-      if (s?.natTags.has(tag)) continue;
-      steps.push({
-        phase: Phase.Nat,
-        what: `add NAT rule ${spec.kind} ${JSON.stringify(spec)} (${n.name}, table inet ${t.natTable})`,
-        run: async (created) => {
-          const api = natTable(nsObject(n.name), t.natTable)!;
-          if (n.existing && !(await registry.readNatMarker(n.name, t.natTable))) {
-            await registry.markNat(n.name, t.natTable, owner);
-            created(() => registry.unmarkNat(n.name, t.natTable));
-          }
-          const id = await addRule(api, spec);
-          if (!isNew(n.name)) created(() => api.remove(id, { missingOk: true }));
-        },
-      });
-    }
-    for (const [tag, id] of s?.natTags ?? []) {
-      if (wanted.has(tag)) continue;
-      steps.push({
-        phase: Phase.Nat,
-        what: `remove NAT rule ${id} (${n.name}): no longer declared`,
-        run: async () => {
-          await s!.nat!.remove(id, { missingOk: true });
-        },
-      });
-    }
+    if (wanted.size === have.size && [...wanted.keys()].every((tag) => have.has(tag))) continue;
+    const dropped = [...have.keys()].filter((tag) => !wanted.has(tag)).length;
+    steps.push({
+      phase: Phase.Nat,
+      what: `apply ${wanted.size} NAT rule(s) to ${n.name} (table inet ${t.natTable}${dropped ? `, ${dropped} no longer declared` : ''}), one transaction`,
+      run: async (created) => {
+        const api = natTable(nsObject(n.name), t.natTable)!;
+        if (n.existing && !(await registry.readNatMarker(n.name, t.natTable))) {
+          await registry.markNat(n.name, t.natTable, owner);
+          created(() => registry.unmarkNat(n.name, t.natTable));
+        }
+        const before = isNew(n.name) ? [] : await api.list();
+        await applyRules(api, [...wanted.values()]);
+        // A namespace this up created takes its table along when rolled back.
+        if (!isNew(n.name)) created(() => (before.length ? restoreRules(api, before) : api.flush()));
+      },
+    });
   }
   if (t.namespaces.some((n) => n.nat.length > 0) && !natSupported()) {
     conflicts.push(`${t.namespaces.find((n) => n.nat.length > 0)!.path}.nat: NAT rules need netns-kit's NAT support (lib/nat.ts), which this build lacks`);

@@ -1,0 +1,44 @@
+/** `netns-kit down FILE`: removes exactly what a topology created, and nothing else. */
+import { performance } from 'node:perf_hooks';
+import { topology } from '../index';
+import { expectPositionals, parseArgs } from './args';
+import type { Command } from './command';
+import { EXIT } from './cli-errors';
+import { duration, printJson, ProgressReporter } from './output';
+
+export const downCommand: Command = {
+  name: 'down',
+  summary: 'Remove what a topology file created (namespaces, links, NAT tables), and nothing else.',
+  usage: ['down FILE [--json]'],
+  description: `
+Deletes the namespaces the topology created (their links, bridges and NAT rules go with them), and in
+namespaces it does not own (\`existing: true\`) only the links and NAT table it added. Namespaces of
+the same name that the topology did not create are left alone and listed as kept. Running it when
+nothing is up is not an error.`,
+  options: [{ name: 'json', type: 'boolean', description: 'print the result as JSON on stdout' }],
+  examples: ['sudo netns-kit down lab.yaml', 'sudo netns-kit down lab.yaml --json'],
+  async run(argv, ctx) {
+    const a = parseArgs(argv, this.options, this.name);
+    expectPositionals(a, 1, 1, 'topology FILE', this.name);
+    const t = await topology.load(a.positionals[0]);
+    const progress = new ProgressReporter(ctx.io.stderr, 'down');
+    const t0 = performance.now();
+    let r;
+    try {
+      r = await topology.down(t, { onProgress: (p) => progress.update(p), signal: ctx.signal });
+    } finally {
+      progress.finish();
+    }
+    const ms = performance.now() - t0;
+    if (a.options.json) {
+      printJson(ctx.io, { name: t.name, ...r, ms: Math.round(ms) });
+      return EXIT.OK;
+    }
+    const parts = [`${r.namespaces.length} namespaces`];
+    if (r.links.length) parts.push(`${r.links.length} links`);
+    if (r.natTables.length) parts.push(`${r.natTables.length} NAT tables`);
+    ctx.io.stdout.write(`topology ${t.name} is down: removed ${parts.join(', ')} in ${duration(ms)}\n`);
+    if (r.kept.length) ctx.io.stdout.write(`kept (not created by this topology): ${r.kept.join(' ')}\n`);
+    return EXIT.OK;
+  },
+};

@@ -1,0 +1,89 @@
+/** `netns-kit status [FILE]`: what is live, as tables, and whether it matches a topology file. */
+import { topology, type TopologyStatus } from '../index';
+import { expectPositionals, parseArgs } from './args';
+import type { Command } from './command';
+import { EXIT, UsageError } from './cli-errors';
+import { natRuleText } from './graph-model';
+import { printJson, table, type Io } from './output';
+
+/** Prints the status as readable tables (namespaces, links, addresses, routes, NAT rules). */
+export function printStatus(io: Io, st: TopologyStatus): void {
+  const out = io.stdout;
+  const section = (title: string, headers: string[], rows: string[][]) => {
+    if (!rows.length) return;
+    out.write(`\n${title}\n${table(headers, rows)}`);
+  };
+  section(
+    'NAMESPACES',
+    ['NAME', 'PRESENT', 'CREATED BY', 'LINKS'],
+    st.namespaces.map((n) => [
+      n.name,
+      n.exists ? 'yes' : 'MISSING',
+      n.existing ? '(existing, not owned)' : (n.createdBy ?? '-'),
+      String(n.links.filter((l) => l.kind !== 'loopback').length),
+    ]),
+  );
+  section(
+    'LINKS',
+    ['NAMESPACE', 'LINK', 'KIND', 'STATE', 'MASTER', 'PEER'],
+    st.namespaces.flatMap((n) =>
+      n.links
+        .filter((l) => l.kind !== 'loopback')
+        .map((l) => [n.name, l.name, l.kind, l.up ? (l.operstate === 'up' ? 'UP' : `up (${l.operstate})`) : 'DOWN', l.master ?? '-', l.peer ? `${l.peer.netns ?? (l.peer.netnsId === undefined ? n.name : '?')} #${l.peer.index}` : '-']),
+    ),
+  );
+  section(
+    'ADDRESSES',
+    ['NAMESPACE', 'DEV', 'ADDRESS', 'SCOPE'],
+    st.namespaces.flatMap((n) => n.addresses.filter((a) => a.scope !== 'host' && a.scope !== 'link').map((a) => [n.name, a.dev, a.cidr, String(a.scope)])),
+  );
+  section(
+    'ROUTES',
+    ['NAMESPACE', 'TO', 'VIA', 'DEV', 'PROTO'],
+    st.namespaces.flatMap((n) => n.routes.filter((r) => r.table === 'main').map((r) => [n.name, r.to, r.via ?? '-', r.dev ?? '-', String(r.protocol)])),
+  );
+  section(
+    'NAT',
+    ['NAMESPACE', 'ID', 'RULE'],
+    st.namespaces.flatMap((n) => n.nat.map((r) => [n.name, r.id, natRuleText(r as { kind: string } & Record<string, unknown>)])),
+  );
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'Show namespaces, links, addresses, routes and NAT rules, and whether they match a topology file.',
+  usage: ['status [FILE] [--json]', 'status --match PREFIX [--json]'],
+  description: `
+With FILE: the topology's namespaces as they are live, as tables, and whether they match the file
+(exit code 0) or not (exit code 4, with each difference: what \`up\` would still do, what conflicts).
+Without FILE: every named namespace (or those starting with PREFIX).
+Equivalent to: \`ip -n NS link\`, \`ip -n NS addr\`, \`ip -n NS route\`, \`nft list table inet nk_NAME\`.`,
+  options: [
+    { name: 'json', type: 'boolean', description: 'print the status as JSON on stdout' },
+    { name: 'match', type: 'string', value: 'PREFIX', description: 'without FILE: only namespaces whose name starts with PREFIX' },
+  ],
+  examples: ['sudo netns-kit status lab.yaml', 'sudo netns-kit status lab.yaml --json | jq .matches', 'sudo netns-kit status --match nkdemo-'],
+  async run(argv, ctx) {
+    const a = parseArgs(argv, this.options, this.name);
+    expectPositionals(a, 0, 1, 'FILE', this.name);
+    const file = a.positionals[0];
+    if (file && a.options.match !== undefined) throw new UsageError('--match selects live namespaces; it cannot be used with FILE', this.name);
+    const t = file ? await topology.load(file) : undefined;
+    const st = await topology.status(t);
+    const prefix = a.options.match as string | undefined;
+    if (prefix !== undefined) st.namespaces = st.namespaces.filter((n) => n.name.startsWith(prefix));
+    const code = t && !st.matches ? EXIT.MISMATCH : EXIT.OK;
+    if (a.options.json) {
+      printJson(ctx.io, st);
+      return code;
+    }
+    if (t) ctx.io.stdout.write(`topology ${st.name} (${st.state === 'absent' ? 'not up' : st.state}): ${st.matches ? `matches ${file}` : `DIFFERS from ${file}`}\n`);
+    else ctx.io.stdout.write(`${st.namespaces.length} named namespaces${prefix ? ` starting with ${prefix}` : ''}\n`);
+    printStatus(ctx.io, st);
+    if (t && !st.matches) {
+      ctx.io.stdout.write(`\nDIFFERENCES (what \`netns-kit up ${file}\` would do, or what stops it)\n`);
+      for (const d of st.differences ?? []) ctx.io.stdout.write(`  - ${d}\n`);
+    }
+    return code;
+  },
+};
