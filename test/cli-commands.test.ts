@@ -5,6 +5,8 @@ import { netns } from '../lib/index';
 import { COMMANDS } from '../lib/cli/commands';
 import { cli, PACKAGE_VERSION } from './support/cli';
 import { NS_PREFIX, Sandbox } from './support/sandbox';
+import { execFileSync as execFileSyncChild, spawn as spawnChild } from 'node:child_process';
+import { join as pathJoin } from 'node:path';
 
 const sb = new Sandbox();
 afterEach(() => sb.cleanup());
@@ -97,4 +99,58 @@ test('list shows namespaces with their links and addresses, as a table and as JS
   expect(listed).toContain(a.name!);
   expect((await cli(['list', '--match', `${NS_PREFIX}nothing-here-`])).stdout).toBe(`no namespace starts with ${NS_PREFIX}nothing-here-\n`);
   expect((await netns.list()).some((n) => n.name === b.name)).toBe(true);
+});
+
+const execIp = (args: string[]) => execFileSyncChild('ip', args);
+
+test('status --watch redraws on namespace and link changes, and Ctrl-C ends it with exit 0', async () => {
+  const prefix = `nkt-${process.env.NK_TEST_RUN ?? 'x'}-sw${process.pid % 1000}-`;
+  const a = `${prefix}a`;
+  const b = `${prefix}b`;
+  execIp(['netns', 'add', a]);
+  try {
+    const child = spawnChild(process.execPath, [pathJoin(__dirname, '..', 'bin', 'netns-kit.js'), 'status', '--match', prefix, '--watch', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const docs: Array<{ namespaces: Array<{ name: string; links: Array<{ name: string }> }> }> = [];
+    let buf = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const seen = (pred: () => boolean) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`timed out; saw ${JSON.stringify(docs.map((d) => d.namespaces.map((n) => [n.name, n.links.map((l) => l.name)])))} ${err}`)), 20_000);
+        const check = () => {
+          if (pred()) {
+            clearTimeout(t);
+            child.stdout.off('data', onData);
+            resolve();
+          }
+        };
+        const onData = (d: Buffer) => {
+          buf += d.toString();
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            docs.push(JSON.parse(buf.slice(0, nl)));
+            buf = buf.slice(nl + 1);
+          }
+          check();
+        };
+        child.stdout.on('data', onData);
+        check();
+      });
+    await seen(() => docs.length >= 1);
+    expect(docs[0].namespaces.map((n) => n.name)).toEqual([a]);
+    execIp(['netns', 'add', b]);
+    await seen(() => docs.some((d) => d.namespaces.some((n) => n.name === b)));
+    execIp(['-n', a, 'link', 'add', 'watched0', 'type', 'bridge']);
+    await seen(() => docs.some((d) => d.namespaces.some((n) => n.name === a && n.links.some((l) => l.name === 'watched0'))));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(code).toBe(0);
+  } finally {
+    execIp(['netns', 'del', a]);
+    try {
+      execIp(['netns', 'del', b]);
+    } catch {
+      /* not created */
+    }
+  }
 });

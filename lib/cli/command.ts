@@ -6,6 +6,8 @@ export interface Context {
   io: Io;
   /** aborted on Ctrl-C / SIGTERM: commands stop, roll back, and throw Interrupted */
   signal: AbortSignal;
+  /** set by a command whose normal way to end is Ctrl-C (`status --watch`): then it is no error */
+  signalEndsNormally?: boolean;
 }
 
 export interface Command {

@@ -98,7 +98,7 @@ async function runWithSignals(command: Command, args: string[], io: Io): Promise
   try {
     const ctx: Context = { io, signal: controller.signal };
     const code = await command.run(args, ctx);
-    if (controller.signal.aborted) throw controller.signal.reason;
+    if (controller.signal.aborted && !ctx.signalEndsNormally) throw controller.signal.reason;
     return code;
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('SIGHUP', onSignal);

@@ -1,5 +1,8 @@
 /** `netns-kit status [FILE]`: what is live, as tables, and whether it matches a topology file. */
-import { topology, type TopologyStatus } from '../index';
+import path from 'node:path';
+import { netns, topology, type TopologyStatus } from '../index';
+import { Netns, RUN_DIR } from '../netns';
+import type { NetworkWatch } from '../watch';
 import { expectPositionals, parseArgs } from './args';
 import type { Command } from './command';
 import { EXIT, UsageError } from './cli-errors';
@@ -61,29 +64,86 @@ Equivalent to: \`ip -n NS link\`, \`ip -n NS addr\`, \`ip -n NS route\`, \`nft l
   options: [
     { name: 'json', type: 'boolean', description: 'print the status as JSON on stdout' },
     { name: 'match', type: 'string', value: 'PREFIX', description: 'without FILE: only namespaces whose name starts with PREFIX' },
+    { name: 'watch', type: 'boolean', description: 'keep showing the status, redrawn whenever a namespace, link, address or route changes (Ctrl-C ends it); with --json one JSON document per line' },
   ],
-  examples: ['sudo netns-kit status lab.yaml', 'sudo netns-kit status lab.yaml --json | jq .matches', 'sudo netns-kit status --match nkdemo-'],
+  examples: ['sudo netns-kit status lab.yaml', 'sudo netns-kit status lab.yaml --json | jq .matches', 'sudo netns-kit status --match nkdemo-', 'sudo netns-kit status lab.yaml --watch'],
   async run(argv, ctx) {
     const a = parseArgs(argv, this.options, this.name);
     expectPositionals(a, 0, 1, 'FILE', this.name);
     const file = a.positionals[0];
     if (file && a.options.match !== undefined) throw new UsageError('--match selects live namespaces; it cannot be used with FILE', this.name);
     const t = file ? await topology.load(file) : undefined;
-    const st = await topology.status(t);
     const prefix = a.options.match as string | undefined;
-    if (prefix !== undefined) st.namespaces = st.namespaces.filter((n) => n.name.startsWith(prefix));
-    const code = t && !st.matches ? EXIT.MISMATCH : EXIT.OK;
-    if (a.options.json) {
-      printJson(ctx.io, st);
-      return code;
-    }
-    if (t) ctx.io.stdout.write(`topology ${st.name} (${st.state === 'absent' ? 'not up' : st.state}): ${st.matches ? `matches ${file}` : `DIFFERS from ${file}`}\n`);
-    else ctx.io.stdout.write(`${st.namespaces.length} named namespaces${prefix ? ` starting with ${prefix}` : ''}\n`);
-    printStatus(ctx.io, st);
-    if (t && !st.matches) {
-      ctx.io.stdout.write(`\nDIFFERENCES (what \`netns-kit up ${file}\` would do, or what stops it)\n`);
-      for (const d of st.differences ?? []) ctx.io.stdout.write(`  - ${d}\n`);
-    }
-    return code;
+    const show = async (): Promise<{ code: number; names: string[] }> => {
+      const st = await topology.status(t);
+      if (prefix !== undefined) st.namespaces = st.namespaces.filter((n) => n.name.startsWith(prefix));
+      const code = t && !st.matches ? EXIT.MISMATCH : EXIT.OK;
+      const names = st.namespaces.filter((n) => n.exists).map((n) => n.name);
+      if (a.options.json) {
+        if (a.options.watch) ctx.io.stdout.write(`${JSON.stringify(st)}\n`);
+        else printJson(ctx.io, st);
+        return { code, names };
+      }
+      if (a.options.watch && ctx.io.stdout.isTTY) ctx.io.stdout.write('\x1b[2J\x1b[H');
+      if (a.options.watch) ctx.io.stdout.write(`${new Date().toISOString()}  `);
+      if (t) ctx.io.stdout.write(`topology ${st.name} (${st.state === 'absent' ? 'not up' : st.state}): ${st.matches ? `matches ${file}` : `DIFFERS from ${file}`}\n`);
+      else ctx.io.stdout.write(`${st.namespaces.length} named namespaces${prefix ? ` starting with ${prefix}` : ''}\n`);
+      printStatus(ctx.io, st);
+      if (t && !st.matches) {
+        ctx.io.stdout.write(`\nDIFFERENCES (what \`netns-kit up ${file}\` would do, or what stops it)\n`);
+        for (const d of st.differences ?? []) ctx.io.stdout.write(`  - ${d}\n`);
+      }
+      return { code, names };
+    };
+    const first = await show();
+    if (!a.options.watch) return first.code;
+    ctx.signalEndsNormally = true;
+    await watchAndRedraw(show, first.names, ctx.signal);
+    return EXIT.OK;
   },
 };
+
+/**
+ * `status --watch`: subscribes to namespaces appearing and disappearing (`ip netns monitor`) and to
+ * link, address and route events in every namespace shown (`ip -n NS monitor`), and redraws after
+ * each burst of changes (coalesced over 200 ms). Ends when `signal` aborts (Ctrl-C).
+ */
+async function watchAndRedraw(show: () => Promise<{ names: string[] }>, initial: string[], signal: AbortSignal): Promise<void> {
+  const subs = new Map<string, NetworkWatch>();
+  let timer: NodeJS.Timeout | undefined;
+  let drawing = Promise.resolve();
+  const redraw = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      drawing = drawing.then(async () => follow((await show()).names)).catch(() => undefined);
+    }, 200);
+  };
+  const drain = async (w: AsyncIterable<unknown>) => {
+    try {
+      for await (const _event of w) redraw();
+    } catch {
+      redraw(); // the namespace went away: the next drawing shows it
+    }
+  };
+  const follow = (names: string[]) => {
+    for (const [name, w] of subs) {
+      if (!names.includes(name)) {
+        void w.close();
+        subs.delete(name);
+      }
+    }
+    for (const name of names) {
+      if (subs.has(name)) continue;
+      const w = new Netns(name, path.join(RUN_DIR, name)).watch({ links: true, addresses: true, routes: true, signal });
+      subs.set(name, w);
+      void drain(w);
+    }
+  };
+  follow(initial);
+  const namespaces = netns.watch({ signal });
+  void drain(namespaces);
+  await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+  clearTimeout(timer);
+  await Promise.all([...subs.values()].map((w) => w.close()));
+  await drawing;
+}
