@@ -69,6 +69,11 @@ export interface LinkChanges {
   netns?: Netns;
   group?: number;
   txqlen?: number;
+  /**
+   * As a bridge port: send frames back out of the port they came in on (needed when a namespace
+   * reaches its own service through the host's address, i.e. NAT hairpin on the same port).
+   */
+  hairpin?: boolean;
 }
 
 export interface Link {
@@ -157,7 +162,8 @@ export function toNativeAdd(options: AddLinkOptions): NativeLinkAdd {
 
 function toNativeChange(changes: LinkChanges): NativeLinkChange {
   const o = validate.object(changes, 'link changes');
-  validate.knownKeys(o, 'link changes', ['up', 'mtu', 'mac', 'name', 'master', 'netns', 'group', 'txqlen']);
+  validate.knownKeys(o, 'link changes', ['up', 'mtu', 'mac', 'name', 'master', 'netns', 'group', 'txqlen', 'hairpin']);
+  if (o.hairpin !== undefined) validate.bool(o.hairpin, 'hairpin');
   const c: NativeLinkChange = {};
   if (o.up !== undefined) c.up = validate.bool(o.up, 'up');
   if (o.mtu !== undefined) c.mtu = validate.mtu(o.mtu);
@@ -189,11 +195,17 @@ export class Links {
     await call({ netns: this.ns.label, ifname: spec.name, syscall: 'add link' }, () => native.linkAdd(this.ns.path, spec));
   }
 
-  /** Changes a link. Equivalent to: `ip link set NAME up|down mtu N address MAC name NEW master BR|nomaster netns NS` */
+  /**
+   * Changes a link. Equivalent to: `ip link set NAME up|down mtu N address MAC name NEW master BR|nomaster netns NS`
+   * (and `ip link set NAME type bridge_slave hairpin on|off` for `hairpin`).
+   */
   async set(name: string, changes: LinkChanges): Promise<void> {
     validate.ifname(name);
     const c = toNativeChange(changes);
-    await call({ netns: this.ns.label, ifname: name, syscall: 'set link' }, () => native.linkSet(this.ns.path, name, c));
+    const ctx = { netns: this.ns.label, ifname: name, syscall: 'set link' };
+    // The bridge-port setting comes first: it needs the port still in this namespace and enslaved.
+    if (changes.hairpin !== undefined) await call(ctx, () => native.bridgePortSet(this.ns.path, name, { hairpin: changes.hairpin }));
+    if (Object.keys(c).length > 0) await call(ctx, () => native.linkSet(this.ns.path, name, c));
   }
 
   /** Deletes a link (a veth takes its peer with it). Equivalent to: `ip link del NAME` */

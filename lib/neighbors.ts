@@ -47,14 +47,17 @@ export class Neighbors {
   constructor(private readonly ns: Netns) {}
 
   /** Neighbour entries, optionally of one link. Equivalent to: `ip neigh show [dev DEV]` (the tutorial's `arp`) */
-  async list(filter: { dev?: string; family?: Family } = {}): Promise<Neighbor[]> {
+  async list(filter: { dev?: string; family?: Family; /** include `noarp` entries (multicast), which `ip neigh show` hides */ all?: boolean } = {}): Promise<Neighbor[]> {
     if (filter.dev !== undefined) validate.ifname(filter.dev);
     const ctx = { netns: this.ns.label, syscall: 'list neighbors' };
     const [raw, links] = await Promise.all([call(ctx, () => native.neighList(this.ns.path)), call(ctx, () => native.linkList(this.ns.path))]);
     const names = new Map(links.map((l) => [l.index, l.name]));
     return raw
       .map((n) => toNeighbor(n, names))
-      .filter((n): n is Neighbor => n !== undefined && (filter.dev === undefined || n.dev === filter.dev) && (filter.family === undefined || n.family === filter.family));
+      .filter(
+        (n): n is Neighbor =>
+          n !== undefined && (filter.all === true || n.state !== 'noarp') && (filter.dev === undefined || n.dev === filter.dev) && (filter.family === undefined || n.family === filter.family),
+      );
   }
 
   /** Adds a static entry. Equivalent to: `ip neigh add ADDRESS lladdr MAC dev DEV nud permanent` */

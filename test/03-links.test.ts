@@ -81,6 +81,12 @@ test('veth: peer created directly in another namespace, master and up at creatio
   // The peer never existed in the host namespace.
   expect(ipLink(host, 'veth-red')).toBeUndefined();
 
+  // hairpin on the bridge port (ip link set ... type bridge_slave hairpin on)
+  await host.links.set('veth-red-br', { hairpin: true });
+  expect(ipJson<Array<{ linkinfo: { info_slave_data: { hairpin: boolean } } }>>(host, '-d', 'link', 'show', 'veth-red-br')[0].linkinfo.info_slave_data.hairpin).toBe(true);
+  await host.links.set('veth-red-br', { hairpin: false, mtu: 1400 });
+  expect(ipJson<Array<{ mtu: number; linkinfo: { info_slave_data: { hairpin: boolean } } }>>(host, '-d', 'link', 'show', 'veth-red-br')[0]).toMatchObject({ mtu: 1400, linkinfo: { info_slave_data: { hairpin: false } } });
+
   // nomaster, then master again
   await host.links.set('veth-red-br', { master: null });
   expect(ipLink(host, 'veth-red-br')!.master).toBeUndefined();
