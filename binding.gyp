@@ -12,7 +12,8 @@
         "native/addr.cc",
         "native/route.cc",
         "native/neigh.cc",
-        "native/sysctl.cc"
+        "native/sysctl.cc",
+        "native/bulk.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags!": ["-fno-exceptions"],

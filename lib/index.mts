@@ -2,6 +2,6 @@
 // included). It re-exports the CommonJS build, so both kinds of importer share one addon instance.
 import cjs from './index.js';
 
-export const { netns, Netns, NetnsError } = cjs;
+export const { netns, Netns, NetnsError, bulk } = cjs;
 export type * from './index.js';
 export default cjs;

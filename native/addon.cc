@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRoute(env, exports);
   InitNeigh(env, exports);
   InitSysctl(env, exports);
+  InitBulk(env, exports);
   return exports;
 }
 

@@ -17,4 +17,5 @@ void InitAddr(Napi::Env env, Napi::Object exports);
 void InitRoute(Napi::Env env, Napi::Object exports);
 void InitNeigh(Napi::Env env, Napi::Object exports);
 void InitSysctl(Napi::Env env, Napi::Object exports);
+void InitBulk(Napi::Env env, Napi::Object exports);
 }  // namespace nk
