@@ -30,7 +30,7 @@ async function main(argv: string[]): Promise<void> {
           addresses: [address(k + 1)],
           routes: [{ to: 'default', via: gateway }],
         })),
-        { hostNs: host, ipv6: !ipv6off, group },
+        { hostNs: host, ipv6: !ipv6off, group, concurrency: process.env.NK_BENCH_CONCURRENCY ? Number(process.env.NK_BENCH_CONCURRENCY) : undefined },
       );
     } else {
       for (const [k, name] of names.entries()) {

@@ -45,6 +45,8 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -110,6 +112,35 @@ std::string Extack(const nlmsghdr* nlh) {
 }
 
 std::atomic<uint32_t> next_seq{1};
+
+// Taken by the phases of concurrent chunks that need the kernel's RTNL (see the sysctl writes).
+std::mutex rtnl_turn;
+
+// NK_BULK_TRACE=1 prints where a chunk's time goes (stderr), for the benchmark's investigations.
+class Trace {
+ public:
+  explicit Trace(const char* what) : what_(what), on_(getenv("NK_BULK_TRACE") != nullptr), t0_(Now()), last_(t0_) {}
+  void Mark(const char* phase) {
+    if (!on_) return;
+    double t = Now();
+    line_ += std::string(" ") + phase + "=" + std::to_string(static_cast<int>((t - last_) * 1000)) + "us";
+    last_ = t;
+  }
+  ~Trace() {
+    if (on_) fprintf(stderr, "nk-bulk %s total=%dus%s\n", what_, static_cast<int>((Now() - t0_) * 1000), line_.c_str());
+  }
+
+ private:
+  static double Now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  }
+  const char* what_;
+  bool on_;
+  double t0_, last_;
+  std::string line_;
+};
 
 class Batch {
  public:
@@ -410,6 +441,7 @@ class CreateChunkJob : public Job {
       : runDir_(std::move(runDir)), hostPath_(std::move(hostPath)), items_(std::move(items)) {}
 
   void Execute() override {
+    Trace trace("chunk");
     OpError& err = failure_;
     if (!EnsureSharedRunDir(runDir_, &err)) return;
     const size_t n = items_.size();
@@ -433,8 +465,14 @@ class CreateChunkJob : public Job {
         break;
       }
       away = true;
-      for (auto& kv : it.sysctls) {
-        if (!WriteSysctl(kv.first, kv.second, &err)) break;
+      if (!it.sysctls.empty()) {
+        // disable_ipv6 and friends take the RTNL with a trylock and restart the syscall while it is
+        // busy: written while our other chunks hold the RTNL, they spin and steal the CPU the lock
+        // holder needs. So our own RTNL-heavy phases and these writes take turns.
+        std::lock_guard<std::mutex> turn(rtnl_turn);
+        for (auto& kv : it.sysctls) {
+          if (!WriteSysctl(kv.first, kv.second, &err)) break;
+        }
       }
       if (!err.failed()) socks[i] = OpenRtnl(&err, it.path);
       if (!err.failed()) {
@@ -456,6 +494,7 @@ class CreateChunkJob : public Job {
     }
     if (away) ReturnHome();
     if (err.failed()) return;
+    trace.Mark("namespaces");
 
     // B. Veths, from the host namespace, in one batch.
     Batch veths;
@@ -511,12 +550,14 @@ class CreateChunkJob : public Job {
         veths.Add(msg, "add link", it.veth + " (peer " + it.peer + " in netns " + it.name + ")", static_cast<int>(i));
       }
       int failed = -1;
+      std::lock_guard<std::mutex> turn(rtnl_turn);
       if (!veths.Run(host.get(), &err, &failed)) {
         failedAt_ = failed;
         return;
       }
     }
     for (auto& f : nsfds) f.reset();
+    trace.Mark("veths");
 
     // C. Inside each namespace: lo up, eth0 up, addresses, routes; one sendmsg each.
     for (size_t i = 0; i < n; i++) {
@@ -546,12 +587,14 @@ class CreateChunkJob : public Job {
         b.Add(m, "add route", what + in, static_cast<int>(i));
       }
       int failed = -1;
+      std::lock_guard<std::mutex> turn(rtnl_turn);
       if (!b.empty() && !b.Run(socks[i].get(), &err, &failed)) {
         failedAt_ = static_cast<int>(i);
         return;
       }
       socks[i].reset();
     }
+    trace.Mark("inside");
   }
 
   Napi::Value Result(Napi::Env env) override {

@@ -166,6 +166,10 @@ class NsidJob : public Job {
         nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, OnReply, &id);
         rc = nl_recvmsgs(sk, cb);
         nl_cb_put(cb);
+        // OnReply stops at the answer; the kernel's ack follows it and must not be left on this
+        // shared socket, where the next dump would read it as its own (EIO "message type not
+        // supported", EINVAL "message too short").
+        if (rc >= 0) rc = nl_wait_for_ack(sk);
         return rc;
       });
       ids_.push_back(ok ? id : -1);
