@@ -17,6 +17,7 @@
  * ```
  */
 import { randomInt } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { call, fromNative, invalid, NetnsError } from './errors';
 import { AF, parseCidr } from './ip';
 import { native, type NativeBulkItem } from './native';
@@ -68,7 +69,10 @@ export interface CreateManyOptions {
   onProgress?: (p: BulkProgress) => void;
   /** aborting stops the work and removes everything this call created, then rejects ERR_NETNS_ABORTED */
   signal?: AbortSignal;
-  /** chunks in flight at once (default 4, the addon's worker threads) */
+  /**
+   * chunks in flight at once (default: the CPU count, at most the addon's 4 worker threads; the work
+   * is mostly the kernel's, and more threads than CPUs only add lock contention)
+   */
   concurrency?: number;
 }
 
@@ -217,7 +221,7 @@ export async function createMany(items: BulkNamespace[], options: CreateManyOpti
   if (!(options.hostNs instanceof Netns)) throw invalid('ERR_NETNS_INVALID_ARG', 'createMany options.hostNs must be a Netns');
   if (options.ipv6 !== undefined) validate.bool(options.ipv6, 'ipv6');
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw invalid('ERR_NETNS_INVALID_ARG', 'onProgress must be a function');
-  const concurrency = options.concurrency === undefined ? WORKERS : validate.integer(options.concurrency, 'concurrency', 1, 64);
+  const concurrency = options.concurrency === undefined ? Math.min(WORKERS, availableParallelism()) : validate.integer(options.concurrency, 'concurrency', 1, 64);
   const callGroup = options.group === undefined ? randomInt(0x4e4b0000, 0x4e4bffff) : group(options.group, 'group');
   const planned = plan(items, options, callGroup);
   const signal = options.signal;
