@@ -87,7 +87,7 @@ function childrenOf(pid: number): number[] {
 
 /**
  * Runs `cmd` under /usr/bin/time (peak RSS of the largest process in the tree) while sampling the
- * open descriptors of the command every 2 ms. Rejects on a non-zero exit.
+ * open descriptors of the command every 5 ms. Rejects on a non-zero exit.
  */
 function measure(cmd: string, args: string[], input?: string): Promise<Measured & { stdout: string }> {
   const rssFile = path.join(TMP, `rss-${randomBytes(4).toString('hex')}`);
@@ -103,7 +103,7 @@ function measure(cmd: string, args: string[], input?: string): Promise<Measured 
     let fds = 0;
     const timer = setInterval(() => {
       for (const pid of childrenOf(child.pid!)) fds = Math.max(fds, fdCount(pid));
-    }, 2);
+    }, 5);
     child.on('close', (code) => {
       const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
       clearInterval(timer);
