@@ -458,6 +458,13 @@ class CreateChunkJob : public Job {
         break;
       }
       file.reset();
+      // disable_ipv6 and friends take the RTNL with a trylock and restart the syscall while it is
+      // busy: written while another of our chunks holds the RTNL (its veths, its in-namespace
+      // messages, or an unshare, whose pernet set-up takes the RTNL too), they spin and steal the CPU
+      // the lock holder needs. So these writes, with the unshare before them, take turns with our
+      // RTNL-heavy phases; without sysctls, unshares of concurrent chunks still run in parallel.
+      std::unique_lock<std::mutex> turn(rtnl_turn, std::defer_lock);
+      if (!it.sysctls.empty()) turn.lock();
       if (unshare(CLONE_NEWNET) != 0) {
         err.Set(errno, "create netns", "unshare " + it.path);
         unlink(it.path.c_str());
@@ -465,15 +472,10 @@ class CreateChunkJob : public Job {
         break;
       }
       away = true;
-      if (!it.sysctls.empty()) {
-        // disable_ipv6 and friends take the RTNL with a trylock and restart the syscall while it is
-        // busy: written while our other chunks hold the RTNL, they spin and steal the CPU the lock
-        // holder needs. So our own RTNL-heavy phases and these writes take turns.
-        std::lock_guard<std::mutex> turn(rtnl_turn);
-        for (auto& kv : it.sysctls) {
-          if (!WriteSysctl(kv.first, kv.second, &err)) break;
-        }
+      for (auto& kv : it.sysctls) {
+        if (!WriteSysctl(kv.first, kv.second, &err)) break;
       }
+      if (turn.owns_lock()) turn.unlock();
       if (!err.failed()) socks[i] = OpenRtnl(&err, it.path);
       if (!err.failed()) {
         nsfds[i] = Fd(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
