@@ -44,12 +44,12 @@ async function main(argv: string[]): Promise<void> {
     const group = Number(argv[5]);
     if (style === 'bulk') {
       // NK_BENCH_NOGROUP=1: release the namespaces only and let the kernel's netns cleanup take the veths.
-      await bulk.deleteMany(names, process.env.NK_BENCH_NOGROUP ? {} : { hostNs: host, group });
+      await bulk.deleteMany(names, process.env.NK_BENCH_NOGROUP ? { timeoutMs: 600000 } : { hostNs: host, group, timeoutMs: 600000 });
     } else {
       // The plain API: one `ip netns del` equivalent each; then the same wait for the kernel.
       const watch = await bulk.watchCleanup(names);
       for (const name of names) await netns.delete(name);
-      await watch.wait();
+      await watch.wait(600000);
     }
   }
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;

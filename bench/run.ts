@@ -205,7 +205,7 @@ async function teardown(peer: Peer, host: string, prefix: string, n: number): Pr
     watch.close();
     throw e;
   }
-  await watch.wait();
+  await watch.wait(600000);
   return { ...m, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
 }
 
