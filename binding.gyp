@@ -17,7 +17,8 @@
         "native/conntrack.cc",
         "native/bridge_port.cc",
         "native/file_lock.cc",
-        "native/watch.cc"
+        "native/watch.cc",
+        "native/bulk.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags!": ["-fno-exceptions"],

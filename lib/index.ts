@@ -8,6 +8,7 @@
  * ```
  */
 import * as netnsApi from './netns';
+import * as bulkApi from './bulk';
 
 /** Namespace functions: create, open, current, list, delete. */
 export const netns = {
@@ -94,3 +95,12 @@ export {
   type NamespaceEvent,
   type NamespaceWatchOptions,
 } from './watch';
+
+/** The bulk fast path: many namespaces with veths into a bridge at once, and their teardown. */
+export const bulk = {
+  createMany: bulkApi.createMany,
+  deleteMany: bulkApi.deleteMany,
+  watchCleanup: bulkApi.watchCleanup,
+  BRIDGE_MAX_PORTS: bulkApi.BRIDGE_MAX_PORTS,
+};
+export type { BulkNamespace, BulkVeth, BulkProgress, BulkResult, CreateManyOptions, DeleteManyOptions } from './bulk';

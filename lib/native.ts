@@ -188,6 +188,26 @@ export interface NativeCtEntry {
   id?: number;
   orig: NativeCtTuple;
   reply: NativeCtTuple;
+/** One namespace of a bulk chunk (lib/bulk.ts has validated and resolved everything). */
+export interface NativeBulkItem {
+  /** namespace file to create (O_EXCL), /run/netns/NAME */
+  path: string;
+  /** the namespace's name, for messages */
+  name: string;
+  veth?: { name: string; peerName: string; bridge: string; index: number; group: number; mtu?: number };
+  loopbackUp: boolean;
+  /** on the veth peer (or lo without a veth) */
+  addresses: Array<{ family: number; address: string; prefixlen: number }>;
+  /** `devIndex`: 0 none, 1 lo, else the peer's index */
+  routes: Array<NativeRouteChange & { devIndex?: number }>;
+  /** paths below /proc/sys written inside the new namespace before anything else */
+  sysctls: Array<[string, string]>;
+}
+
+/** What a bulk chunk made (paths), and why it stopped if it did. */
+export interface NativeBulkChunkResult {
+  created: string[];
+  error?: NativeFailure & { netns?: string };
 }
 
 export interface NativeAddon {
@@ -251,6 +271,20 @@ export interface NativeBridgePortChange {
   hairpin?: boolean;
   /** IFF_PROMISC */
   promisc?: boolean;
+  /** Creates a chunk of namespaces with their veths; resolves (never rejects) with what it made. */
+  bulkCreateChunk(runDir: string, hostNs: string, items: NativeBulkItem[]): Promise<NativeBulkChunkResult>;
+  /** RTM_DELLINK by IFLA_GROUP in `hostNs` (`ip link del group N`); an empty group is fine. */
+  bulkDeleteGroup(hostNs: string, group: number): Promise<void>;
+  /** umount + unlink each path (missing ones skipped), dropping cached sockets first. */
+  bulkRelease(paths: string[]): Promise<void>;
+  /** Starts watching namespaces (before they are released); `missing` were not namespaces. */
+  bulkWatchBegin(paths: string[]): Promise<{ handle: number; missing: string[] }>;
+  /** Resolves when the kernel has finished cleaning up every watched namespace. */
+  bulkWatchWait(handle: number, timeoutMs: number): Promise<void>;
+  /** Drops a watch that will not be waited for. */
+  bulkWatchClose(handle: number): void;
+  /** RLIMIT_NOFILE (soft) and the number of descriptors open now. */
+  bulkFdBudget(): { limit: number; open: number };
 }
 
 function load(): NativeAddon {

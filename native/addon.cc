@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitBridgePort(env, exports);
   InitFileLock(env, exports);
   InitWatch(env, exports);
+  InitBulk(env, exports);
   return exports;
 }
 

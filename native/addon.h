@@ -22,4 +22,5 @@ void InitConntrack(Napi::Env env, Napi::Object exports);
 void InitBridgePort(Napi::Env env, Napi::Object exports);
 void InitFileLock(Napi::Env env, Napi::Object exports);
 void InitWatch(Napi::Env env, Napi::Object exports);
+void InitBulk(Napi::Env env, Napi::Object exports);
 }  // namespace nk

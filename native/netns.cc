@@ -23,6 +23,7 @@
 
 #include "addon.h"
 #include "nl_socket.h"
+#include "netns.h"
 #include "ns_enter.h"
 #include "sysctl_file.h"
 
@@ -36,6 +37,8 @@ bool HasCapability(int cap) {
   if (syscall(SYS_capget, &hdr, data) != 0) return false;
   return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
 }
+
+}  // namespace
 
 // Once per run directory and process is enough; the flock keeps concurrent `ip` processes and
 // other netns-kit users from stacking bind mounts (which iproute2 saw lock machines up).
@@ -74,6 +77,8 @@ bool EnsureSharedRunDir(const std::string& dir, OpError* err) {
   done.push_back(dir);
   return true;
 }
+
+namespace {
 
 class CreateJob : public Job {
  public:

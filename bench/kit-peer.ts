@@ -1,0 +1,62 @@
+/**
+ * netns-kit as a benchmark peer, in its own process like every other peer (so its RSS and file
+ * descriptors are its own). Prints {"ms": ...}: the time of the library calls alone (node's own
+ * start-up, ~50 ms, is not the library's cost and is excluded; the harness also records wall time).
+ *
+ *   node kit-peer.js bulk|perop setup    HOST PREFIX N GATEWAY IPV6OFF GROUP
+ *   node kit-peer.js bulk|perop teardown HOST PREFIX N GROUP
+ */
+import { bulk, netns } from '../lib/index';
+
+function address(i: number): string {
+  return `10.10.${i >> 8}.${i & 255}/16`;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [style, action, hostName, prefix, nText] = argv;
+  const n = Number(nText);
+  const names = Array.from({ length: n }, (_, k) => `${prefix}${k + 1}`);
+  const host = await netns.open(hostName);
+  const t0 = process.hrtime.bigint();
+  if (action === 'setup') {
+    const gateway = argv[5];
+    const ipv6off = argv[6] === '1';
+    const group = Number(argv[7]);
+    if (style === 'bulk') {
+      await bulk.createMany(
+        names.map((name, k) => ({
+          name,
+          veth: { name, peerName: 'eth0', bridge: 'br0' },
+          addresses: [address(k + 1)],
+          routes: [{ to: 'default', via: gateway }],
+        })),
+        { hostNs: host, ipv6: !ipv6off, group, concurrency: process.env.NK_BENCH_CONCURRENCY ? Number(process.env.NK_BENCH_CONCURRENCY) : undefined },
+      );
+    } else {
+      for (const [k, name] of names.entries()) {
+        const ns = await netns.create(name, { loopbackUp: true, ipv6: !ipv6off });
+        await host.links.add({ kind: 'veth', name, master: 'br0', up: true, group, peer: { name: 'eth0', netns: ns, up: true } });
+        await ns.addresses.add('eth0', address(k + 1));
+        await ns.routes.add({ to: 'default', via: gateway });
+      }
+    }
+  } else {
+    const group = Number(argv[5]);
+    if (style === 'bulk') {
+      // NK_BENCH_NOGROUP=1: release the namespaces only and let the kernel's netns cleanup take the veths.
+      await bulk.deleteMany(names, process.env.NK_BENCH_NOGROUP ? { timeoutMs: 600000 } : { hostNs: host, group, timeoutMs: 600000 });
+    } else {
+      // The plain API: one `ip netns del` equivalent each; then the same wait for the kernel.
+      const watch = await bulk.watchCleanup(names);
+      for (const name of names) await netns.delete(name);
+      await watch.wait(600000);
+    }
+  }
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  process.stdout.write(`${JSON.stringify({ ms })}\n`);
+}
+
+main(process.argv.slice(2)).catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

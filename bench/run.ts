@@ -1,0 +1,367 @@
+/**
+ * `npm run bench`: netns-kit against `ip` (once per operation), `ip -batch`, pyroute2 (NetNS and
+ * pushns+IPRoute styles) and a hand-written C program over libnl, on issue 4's scenario:
+ * N namespaces, each with a veth into a shared bridge of a namespace playing the host, an address,
+ * lo and eth0 up, a default route; then teardown, timed until the kernel has finished.
+ *
+ * Everything happens inside throwaway namespaces (names nkb<run id>...): the machine's own network
+ * is never touched, and everything is removed at the end, on failure and on Ctrl-C too.
+ *
+ * Configuration (environment or NAME=value arguments):
+ *   BENCH_N=100,1000      namespace counts
+ *   BENCH_RUNS=5          runs per peer and setting, alternating between peers
+ *   BENCH_SYSCTLS=default,ipv6off
+ *   BENCH_PEERS=kit-bulk,kit-perop,c-libnl,ip,ip-batch,pyroute2-netns,pyroute2-pushns
+ *   BENCH_OUT=bench/last-run   where the markdown table and the JSON samples go
+ *   BENCH_REPORT=file.json     only print the table of an earlier run's samples
+ * Quick run: `npm run bench -- BENCH_N=50 BENCH_RUNS=1`
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bulk, netns } from '../lib/index';
+
+for (const arg of process.argv.slice(2)) {
+  const m = /^(BENCH_[A-Z]+)=(.*)$/.exec(arg);
+  if (m) process.env[m[1]] = m[2];
+}
+const ROOT = path.resolve(__dirname, '..', '..');
+const NS_LIST = (process.env.BENCH_N ?? '100,1000').split(',').map(Number);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const MODES = (process.env.BENCH_SYSCTLS ?? 'default,ipv6off').split(',') as Array<'default' | 'ipv6off'>;
+const ALL_PEERS = ['kit-bulk', 'kit-perop', 'c-libnl', 'ip', 'ip-batch', 'pyroute2-netns', 'pyroute2-pushns'] as const;
+type Peer = (typeof ALL_PEERS)[number];
+const PEERS = (process.env.BENCH_PEERS ?? ALL_PEERS.join(',')).split(',') as Peer[];
+const OUT = path.resolve(ROOT, process.env.BENCH_OUT ?? 'bench/last-run');
+const RUN_ID = randomBytes(2).toString('hex');
+const PREFIX = `nkb${RUN_ID}`;
+const GATEWAY = '10.10.255.254';
+const GROUP = 4242;
+const PYTHON = '/usr/bin/python3'; // Debian's, where python3-pyroute2 lives
+const PEER_C = path.join(ROOT, 'build', 'bench', 'peer-libnl');
+const TMP = path.join(os.tmpdir(), `netns-kit-bench-${RUN_ID}`);
+
+let current: ChildProcess | undefined;
+let stopping = false;
+
+interface Measured {
+  ms: number;
+  wallMs: number;
+  rssKb: number;
+  fds: number;
+}
+
+interface Sample {
+  peer: Peer;
+  n: number;
+  mode: 'default' | 'ipv6off';
+  run: number;
+  setup: Measured;
+  teardown: Measured;
+}
+
+function buildPeerC(): void {
+  mkdirSync(path.dirname(PEER_C), { recursive: true });
+  const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'libnl-3.0', 'libnl-route-3.0'], { encoding: 'utf8' }).trim().split(/\s+/);
+  execFileSync('cc', ['-O2', '-Wall', '-o', PEER_C, path.join(ROOT, 'bench', 'peer-libnl.c'), ...flags], { stdio: 'inherit' });
+}
+
+/** Descriptors open in `pid` right now (0 if it is gone). */
+function fdCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Runs `cmd` under /usr/bin/time (peak RSS of the largest process in the tree) while sampling the
+ * open descriptors of the command every 5 ms. Rejects on a non-zero exit.
+ */
+function measure(cmd: string, args: string[], input?: string): Promise<Measured & { stdout: string }> {
+  const rssFile = path.join(TMP, `rss-${randomBytes(4).toString('hex')}`);
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    current = child;
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin!.end(input ?? '');
+    let fds = 0;
+    const timer = setInterval(() => {
+      for (const pid of childrenOf(child.pid!)) fds = Math.max(fds, fdCount(pid));
+    }, 5);
+    child.on('close', (code) => {
+      const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      clearInterval(timer);
+      current = undefined;
+      let rssKb = 0;
+      try {
+        rssKb = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop());
+        rmSync(rssFile, { force: true });
+      } catch {
+        /* time did not write it: the command failed */
+      }
+      if (code !== 0) {
+        reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.slice(-2000)}`));
+        return;
+      }
+      resolve({ ms: wallMs, wallMs, rssKb, fds, stdout });
+    });
+  });
+}
+
+function names(prefix: string, n: number): string[] {
+  return Array.from({ length: n }, (_, k) => `${prefix}${k + 1}`);
+}
+
+function address(i: number): string {
+  return `10.10.${i >> 8}.${i & 255}/16`;
+}
+
+function ipLoopSetup(host: string, prefix: string, n: number, ipv6off: boolean): string {
+  const lines = ['set -e', `for i in $(seq 1 ${n}); do`, `  ns=${prefix}$i`, '  ip netns add $ns'];
+  if (ipv6off) lines.push('  nsenter --net=/run/netns/$ns sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1');
+  lines.push(
+    `  ip -n ${host} link add $ns master br0 up type veth peer name eth0 netns $ns`,
+    '  ip -n $ns link set lo up',
+    '  ip -n $ns link set eth0 up',
+    '  ip -n $ns addr add 10.10.$((i >> 8)).$((i & 255))/16 dev eth0',
+    `  ip -n $ns route add default via ${GATEWAY}`,
+    'done',
+  );
+  return lines.join('\n');
+}
+
+function ipBatchSetup(host: string, prefix: string, n: number, ipv6off: boolean): string {
+  // iproute2 6.1 batch lines take no -n, so: one batch of `netns add`, one batch in the host for
+  // the veths, and one `ip -n NAME -b -` per namespace for what happens inside it.
+  const dir = path.join(TMP, prefix);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'add'), names(prefix, n).map((ns) => `netns add ${ns}\n`).join(''));
+  writeFileSync(path.join(dir, 'host'), names(prefix, n).map((ns) => `link add ${ns} master br0 up type veth peer name eth0 netns ${ns}\n`).join(''));
+  const inside = (i: number) => `link set lo up\nlink set eth0 up\naddr add ${address(i)} dev eth0\nroute add default via ${GATEWAY}\n`;
+  for (let i = 1; i <= n; i++) writeFileSync(path.join(dir, `in${i}`), inside(i));
+  const lines = ['set -e', `ip -b ${dir}/add`];
+  if (ipv6off) {
+    lines.push(`for i in $(seq 1 ${n}); do nsenter --net=/run/netns/${prefix}$i sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; done`);
+  }
+  lines.push(`ip -n ${host} -b ${dir}/host`, `for i in $(seq 1 ${n}); do ip -n ${prefix}$i -b ${dir}/in$i; done`);
+  return lines.join('\n');
+}
+
+async function setup(peer: Peer, host: string, prefix: string, n: number, ipv6off: boolean): Promise<Measured> {
+  const v6 = ipv6off ? '1' : '0';
+  const kit = path.join(ROOT, 'dist', 'bench', 'kit-peer.js');
+  switch (peer) {
+    case 'kit-bulk':
+    case 'kit-perop': {
+      const m = await measure(process.execPath, [kit, peer === 'kit-bulk' ? 'bulk' : 'perop', 'setup', host, prefix, String(n), GATEWAY, v6, String(GROUP)]);
+      return { ...m, ms: (JSON.parse(m.stdout) as { ms: number }).ms };
+    }
+    case 'c-libnl':
+      return measure(PEER_C, ['setup', host, prefix, String(n), GATEWAY, v6]);
+    case 'ip':
+      return measure('bash', ['-c', ipLoopSetup(host, prefix, n, ipv6off)]);
+    case 'ip-batch':
+      return measure('bash', ['-c', ipBatchSetup(host, prefix, n, ipv6off)]);
+    case 'pyroute2-netns':
+    case 'pyroute2-pushns':
+      return measure(PYTHON, [path.join(ROOT, 'bench', 'peer-pyroute2.py'), peer === 'pyroute2-netns' ? 'netns' : 'pushns', 'setup', host, prefix, String(n), GATEWAY, v6]);
+  }
+}
+
+async function teardown(peer: Peer, host: string, prefix: string, n: number): Promise<Measured> {
+  const kit = path.join(ROOT, 'dist', 'bench', 'kit-peer.js');
+  if (peer === 'kit-bulk' || peer === 'kit-perop') {
+    // These wait for the kernel themselves (deleteMany; watchCleanup for the plain API).
+    const m = await measure(process.execPath, [kit, peer === 'kit-bulk' ? 'bulk' : 'perop', 'teardown', host, prefix, String(n), String(GROUP)]);
+    return { ...m, ms: (JSON.parse(m.stdout) as { ms: number }).ms };
+  }
+  // The others return as soon as the names are gone; the harness then waits, the same way
+  // deleteMany does, until the kernel has finished (watch started before, untimed).
+  const watch = await bulk.watchCleanup(names(prefix, n));
+  const t0 = process.hrtime.bigint();
+  let m: Measured;
+  try {
+    if (peer === 'c-libnl') m = await measure(PEER_C, ['teardown', prefix, String(n)]);
+    else if (peer === 'ip') m = await measure('bash', ['-c', `set -e; for i in $(seq 1 ${n}); do ip netns del ${prefix}$i; done`]);
+    else if (peer === 'ip-batch') m = await measure('ip', ['-b', '-'], names(prefix, n).map((ns) => `netns del ${ns}\n`).join(''));
+    else m = await measure(PYTHON, [path.join(ROOT, 'bench', 'peer-pyroute2.py'), 'any', 'teardown', prefix, String(n)]);
+  } catch (e) {
+    watch.close();
+    throw e;
+  }
+  await watch.wait(600000);
+  return { ...m, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+}
+
+/** Untimed sanity check: every namespace exists, the first and the last are configured. */
+function verify(prefix: string, n: number): void {
+  const present = readdirSync('/run/netns').filter((e) => e.startsWith(prefix) && /^\d+$/.test(e.slice(prefix.length)));
+  if (present.length !== n) throw new Error(`${prefix}: expected ${n} namespaces, found ${present.length}`);
+  for (const i of [1, n]) {
+    const addrs = JSON.parse(execFileSync('ip', ['-j', '-n', `${prefix}${i}`, 'addr', 'show', 'eth0'], { encoding: 'utf8' })) as Array<{ operstate: string; addr_info: Array<{ local: string }> }>;
+    const want = address(i).split('/')[0];
+    if (!addrs[0]?.addr_info.some((a) => a.local === want)) throw new Error(`${prefix}${i}: eth0 lacks ${want}`);
+    const routes = execFileSync('ip', ['-n', `${prefix}${i}`, 'route', 'show', 'default'], { encoding: 'utf8' });
+    if (!routes.includes(GATEWAY)) throw new Error(`${prefix}${i}: no default route via ${GATEWAY}`);
+    const lo = JSON.parse(execFileSync('ip', ['-j', '-n', `${prefix}${i}`, 'link', 'show', 'lo'], { encoding: 'utf8' })) as Array<{ flags: string[] }>;
+    if (!lo[0].flags.includes('UP')) throw new Error(`${prefix}${i}: lo is down`);
+  }
+}
+
+let counter = 0;
+
+async function oneRun(peer: Peer, n: number, mode: 'default' | 'ipv6off', run: number): Promise<Sample> {
+  const prefix = `${PREFIX}${(counter++).toString(36)}n`;
+  const hostName = `${prefix}host`;
+  const host = await netns.create(hostName, { loopbackUp: true, ipv6: mode !== 'ipv6off' });
+  try {
+    await host.links.add({ kind: 'bridge', name: 'br0', up: true });
+    await host.addresses.add('br0', `${GATEWAY}/16`);
+    const s = await setup(peer, hostName, prefix, n, mode === 'ipv6off');
+    verify(prefix, n);
+    const t = await teardown(peer, hostName, prefix, n);
+    return { peer, n, mode, run, setup: s, teardown: t };
+  } finally {
+    // Untimed: the host too must be gone from the kernel before the next run starts.
+    await cleanupPrefix(prefix);
+  }
+}
+
+async function cleanupPrefix(prefix: string): Promise<void> {
+  let left: string[] = [];
+  try {
+    left = readdirSync('/run/netns').filter((e) => e.startsWith(prefix));
+  } catch {
+    /* no /run/netns */
+  }
+  if (left.length) await bulk.deleteMany(left, { missingOk: true, timeoutMs: 300000 });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function report(samples: Sample[]): string {
+  const out: string[] = [];
+  const kernel = os.release();
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  out.push(`Machine: ${cpu}, ${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB; kernel ${kernel}; node ${process.version}; ${new Date().toISOString()}`);
+  out.push(`Runs per cell: up to ${Math.max(...samples.map((s) => s.run + 1))} (peers alternating, order rotated each run). ms/ns = median milliseconds per namespace.`);
+  out.push('');
+  for (const n of NS_LIST) {
+    for (const mode of MODES) {
+      const cell = samples.filter((s) => s.n === n && s.mode === mode);
+      if (!cell.length) continue;
+      const med = (peer: Peer, k: 'setup' | 'teardown') => median(cell.filter((s) => s.peer === peer).map((s) => s[k].ms / n));
+      const have = PEERS.filter((p) => cell.some((s) => s.peer === p));
+      const base = have.includes('kit-bulk') ? 'kit-bulk' : have[0];
+      const runs = Math.min(...have.map((p) => cell.filter((s) => s.peer === p).length));
+      out.push(`### N=${n}, sysctls: ${mode === 'ipv6off' ? 'IPv6 off' : 'default (IPv6 on)'} (${runs}+ runs per peer)`);
+      out.push('');
+      out.push('| peer | set-up ms/ns | teardown ms/ns | set-up vs kit-bulk | teardown vs kit-bulk | peak RSS MB | peak fds |');
+      out.push('|---|---:|---:|---:|---:|---:|---:|');
+      for (const p of have) {
+        const su = med(p, 'setup');
+        const td = med(p, 'teardown');
+        const rows = cell.filter((s) => s.peer === p);
+        const rss = Math.max(...rows.map((s) => Math.max(s.setup.rssKb, s.teardown.rssKb))) / 1024;
+        const fds = Math.max(...rows.map((s) => Math.max(s.setup.fds, s.teardown.fds)));
+        // Paired: each run's peer time over kit-bulk's time in the same run (they ran back to back,
+        // so a busy moment of the shared machine weighs on both), then the median of those.
+        const paired = (k: 'setup' | 'teardown') => {
+          const rs: number[] = [];
+          for (const s of rows) {
+            const b = cell.find((x) => x.peer === base && x.run === s.run);
+            if (b) rs.push(s[k].ms / b[k].ms);
+          }
+          return p === base ? '1' : rs.length ? `${median(rs).toFixed(2)}x` : '-';
+        };
+        out.push(`| ${p} | ${su.toFixed(3)} | ${td.toFixed(3)} | ${paired('setup')} | ${paired('teardown')} | ${rss.toFixed(1)} | ${fds} |`);
+      }
+      out.push('');
+      out.push('"vs kit-bulk" = median over runs of (peer time / kit-bulk time in the same run); above 1: kit-bulk is that many times faster.');
+      out.push('');
+    }
+  }
+  return out.join('\n');
+}
+
+async function main(): Promise<void> {
+  if (process.env.BENCH_REPORT) {
+    // Re-print the table of an earlier (possibly interrupted) run from its JSON samples.
+    const samples = JSON.parse(readFileSync(process.env.BENCH_REPORT, 'utf8')) as Sample[];
+    console.log(report(samples));
+    return;
+  }
+  if (process.getuid?.() !== 0) throw new Error('the benchmark creates namespaces: run it as root');
+  mkdirSync(TMP, { recursive: true });
+  buildPeerC();
+  const samples: Sample[] = [];
+  for (const n of NS_LIST) {
+    for (const mode of MODES) {
+      for (let run = 0; run < RUNS; run++) {
+        const order = PEERS.map((_, k) => PEERS[(k + run) % PEERS.length]);
+        for (const peer of order) {
+          if (stopping) return;
+          const s = await oneRun(peer, n, mode, run);
+          samples.push(s);
+          console.log(`N=${n} ${mode} run ${run + 1}/${RUNS} ${peer.padEnd(16)} setup ${(s.setup.ms / n).toFixed(3)} ms/ns  teardown ${(s.teardown.ms / n).toFixed(3)} ms/ns  rss ${(s.setup.rssKb / 1024).toFixed(1)} MB  fds ${s.setup.fds}`);
+          writeFileSync(`${OUT}.json`, JSON.stringify(samples, null, 1));
+        }
+      }
+      const table = report(samples);
+      writeFileSync(`${OUT}.md`, table);
+    }
+  }
+  const table = report(samples);
+  writeFileSync(`${OUT}.md`, table);
+  console.log(`\n${table}\nwritten to ${OUT}.md and ${OUT}.json`);
+}
+
+async function finish(code: number): Promise<never> {
+  if (current) current.kill('SIGKILL');
+  try {
+    await cleanupPrefix(PREFIX);
+  } catch (e) {
+    console.error('cleanup failed:', e);
+    code = code || 1;
+  }
+  rmSync(TMP, { recursive: true, force: true });
+  process.exit(code);
+}
+
+process.on('SIGINT', () => {
+  stopping = true;
+  console.error('\ninterrupted: removing everything this run created...');
+  void finish(130);
+});
+process.on('SIGTERM', () => {
+  stopping = true;
+  void finish(143);
+});
+
+main().then(
+  () => finish(0),
+  (e) => {
+    console.error(e);
+    return finish(1);
+  },
+);
