@@ -188,6 +188,8 @@ export interface NativeCtEntry {
   id?: number;
   orig: NativeCtTuple;
   reply: NativeCtTuple;
+}
+
 /** One namespace of a bulk chunk (lib/bulk.ts has validated and resolved everything). */
 export interface NativeBulkItem {
   /** namespace file to create (O_EXCL), /run/netns/NAME */
@@ -264,13 +266,7 @@ export interface NativeAddon {
   watchPause(id: number, paused: boolean): void;
   /** Closes both sockets; the last batch (`closed: true`) follows. */
   watchClose(id: number): void;
-}
 
-export interface NativeBridgePortChange {
-  /** IFLA_BRPORT_MODE through IFLA_INFO_SLAVE_DATA (the link must be a bridge port) */
-  hairpin?: boolean;
-  /** IFF_PROMISC */
-  promisc?: boolean;
   /** Creates a chunk of namespaces with their veths; resolves (never rejects) with what it made. */
   bulkCreateChunk(runDir: string, hostNs: string, items: NativeBulkItem[]): Promise<NativeBulkChunkResult>;
   /** RTM_DELLINK by IFLA_GROUP in `hostNs` (`ip link del group N`); an empty group is fine. */
@@ -285,6 +281,13 @@ export interface NativeBridgePortChange {
   bulkWatchClose(handle: number): void;
   /** RLIMIT_NOFILE (soft) and the number of descriptors open now. */
   bulkFdBudget(): { limit: number; open: number };
+}
+
+export interface NativeBridgePortChange {
+  /** IFLA_BRPORT_MODE through IFLA_INFO_SLAVE_DATA (the link must be a bridge port) */
+  hairpin?: boolean;
+  /** IFF_PROMISC */
+  promisc?: boolean;
 }
 
 function load(): NativeAddon {
