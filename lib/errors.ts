@@ -8,7 +8,7 @@ import type { NativeFailure } from './native';
 
 const errnoNames = new Map<number, string>();
 // Where Linux has two names for one number, the one networking people read in ip(8) output wins.
-const preferred = new Set(['EOPNOTSUPP', 'EWOULDBLOCK', 'EDEADLK']);
+const preferred = new Set(['EOPNOTSUPP', 'EAGAIN', 'EDEADLK']);
 for (const [name, value] of Object.entries(constants.errno)) {
   if (!errnoNames.has(value) || preferred.has(name)) errnoNames.set(value, name);
 }
