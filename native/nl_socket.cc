@@ -159,7 +159,9 @@ bool SocketLease::Request(nl_msg* msg, const char* op, const std::string& what, 
     nlmsg_free(msg);
     msg = nullptr;
     if (rc < 0) return rc;
-    nl_cb* cb = nl_cb_clone(nl_socket_get_cb(sk));
+    nl_cb* own = nl_socket_get_cb(sk);  // a counted reference: put back below, or the socket's cb leaks
+    nl_cb* cb = nl_cb_clone(own);
+    nl_cb_put(own);
     if (cb == nullptr) return -NLE_NOMEM;
     bool acked = false;
     nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_reply, arg);
