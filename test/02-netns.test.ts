@@ -167,7 +167,7 @@ describe('permissions', () => {
   // A child process without CAP_NET_ADMIN / CAP_SYS_ADMIN: every call fails with EPERM and
   // nothing is created.
   const script = (name: string, target: string) => `
-    const { netns, topology, gc } = require(${JSON.stringify(path.resolve(__dirname, '../lib/index.js'))});
+    const { netns, topology, gc, bulk } = require(${JSON.stringify(path.resolve(__dirname, '../lib/index.js'))});
     (async () => {
       const out = {};
       for (const [k, fn] of Object.entries({
@@ -182,6 +182,7 @@ describe('permissions', () => {
         topologyUp: () => topology.up({ name: 'noperm', namespaces: [{ name: ${JSON.stringify(name + '-t')} }] }),
         topologyDown: () => topology.down({ name: 'noperm', namespaces: [] }),
         gc: () => gc(),
+        bulk: async () => bulk.createMany([{ name: ${JSON.stringify(name + '-b')} }], { hostNs: await netns.open(${JSON.stringify(target)}) }),
       })) {
         try { await fn(); out[k] = 'ok'; } catch (e) { out[k] = e.code; }
       }
@@ -202,6 +203,7 @@ describe('permissions', () => {
     expect(out.linkAdd).toBe('EPERM');
     expect(existsSync(path.join('/run/netns', name))).toBe(false);
     expect(existsSync(path.join('/run/netns', name + '-t'))).toBe(false);
+    expect(existsSync(path.join('/run/netns', name + '-b'))).toBe(false);
     expect(existsSync('/run/netns-kit/topologies/noperm.json')).toBe(false);
     expect(execFileSync('ip', ['netns', 'exec', target.name!, 'nft', 'list', 'ruleset'], { encoding: 'utf8' })).toBe('');
     expect((await target.links.list()).map((l) => l.name)).toEqual(['lo']);
