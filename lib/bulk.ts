@@ -20,7 +20,9 @@ import { randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { call, fromNative, invalid, NetnsError } from './errors';
 import { AF, parseCidr } from './ip';
+import path from 'node:path';
 import { native, type NativeBulkItem } from './native';
+import * as registry from './registry';
 import { Netns, RUN_DIR } from './netns';
 import { toNativeRoute, type RouteSpec } from './routes';
 import * as validate from './validate';
@@ -294,6 +296,9 @@ async function removePaths(paths: string[], options: DeleteManyOptions, progress
         const chunk = live.slice(next, next + size);
         next += size;
         await call({ syscall: 'delete netns' }, () => native.bulkRelease(chunk));
+        // Namespaces made by netns.create() (e.g. the host of a benchmark) carry a registry marker:
+        // forget it once the namespace is gone, as ns.delete() does.
+        await Promise.all(chunk.map((p) => registry.unmarkNamespace(path.basename(p)).catch(() => undefined)));
         done += chunk.length;
         progress(done);
       }
