@@ -6,7 +6,7 @@ import { call, invalid, isNotFound } from './errors';
 import { native, type NativeLink, type NativeLinkAdd, type NativeLinkChange, type NativeLinkSpec } from './native';
 import { parseAddress } from './ip';
 import * as validate from './validate';
-import { list as listNamespaces, type Netns } from './netns';
+import { list as listNamespaces, RUN_DIR, type Netns } from './netns';
 
 export type LinkKind = 'veth' | 'bridge' | 'dummy' | 'macvlan' | 'vxlan';
 
@@ -273,14 +273,17 @@ export function toLink(l: NativeLink, names: ReadonlyMap<number, string>, netnsN
   return link;
 }
 
-/** nsid -> /run/netns name (as `ip link` prints "link-netns NAME"), only when some link needs it. */
-export async function peerNamespaceNames(nsPath: string, raw: readonly NativeLink[]): Promise<Map<number, string>> {
+/**
+ * nsid -> /run/netns name (as `ip link` prints "link-netns NAME"), only when some link needs it.
+ * `candidates` narrows the names asked about (one RTM_GETNSID each); default: all of /run/netns.
+ */
+export async function peerNamespaceNames(nsPath: string, raw: readonly NativeLink[], candidates?: readonly string[]): Promise<Map<number, string>> {
   const out = new Map<number, string>();
   if (!raw.some((l) => l.linkNetnsId >= 0)) return out;
-  const candidates = await listNamespaces();
-  const ids = await native.netnsIds(nsPath, candidates.map((c) => c.path)).catch(() => [] as number[]);
+  const names = candidates ?? (await listNamespaces()).map((c) => c.name!);
+  const ids = await native.netnsIds(nsPath, names.map((n) => `${RUN_DIR}/${n}`)).catch(() => [] as number[]);
   ids.forEach((id, i) => {
-    if (id >= 0 && !out.has(id)) out.set(id, candidates[i].name!);
+    if (id >= 0 && !out.has(id)) out.set(id, names[i]);
   });
   return out;
 }

@@ -1,6 +1,6 @@
 /** What is live, and whether it matches a topology. */
 import type { Address } from '../addresses';
-import type { Link } from '../links';
+import { peerNamespaceNames, toLink, type Link } from '../links';
 import { call, isNotFound } from '../errors';
 import { native } from '../native';
 import { RUN_DIR, list as listNamespaces } from '../netns';
@@ -45,8 +45,6 @@ function ownerText(o: registry.Owner | undefined): string | undefined {
   return `process ${o.pid}`;
 }
 
-const IFF_UP = 0x1;
-const IFF_LOOPBACK = 0x8;
 
 /**
  * The links of one namespace as `links.list()` gives them, except that the peer namespaces of
@@ -58,39 +56,8 @@ async function linksOf(name: string, candidates: string[]): Promise<Link[]> {
   const path = `${RUN_DIR}/${name}`;
   const raw = await call({ netns: name, syscall: 'list links' }, () => native.linkList(path));
   const byIndex = new Map(raw.map((l) => [l.index, l.name]));
-  const nsById = new Map<number, string>();
-  if (candidates.length && raw.some((l) => l.linkNetnsId >= 0)) {
-    const ids = await native.netnsIds(path, candidates.map((c) => `${RUN_DIR}/${c}`)).catch(() => [] as number[]);
-    ids.forEach((id, i) => {
-      if (id >= 0 && !nsById.has(id)) nsById.set(id, candidates[i]);
-    });
-  }
-  return raw.map((l) => {
-    const link: Link = {
-      index: l.index,
-      name: l.name,
-      kind: l.kind || (l.flags & IFF_LOOPBACK ? 'loopback' : 'device'),
-      mac: l.mac,
-      mtu: l.mtu,
-      up: (l.flags & IFF_UP) !== 0,
-      operstate: l.operstate,
-      group: l.group,
-      flags: l.flags,
-    };
-    if (l.master) {
-      link.masterIndex = l.master;
-      link.master = byIndex.get(l.master);
-    }
-    if (l.peerIndex && l.peerIndex !== l.index) {
-      link.peer = { index: l.peerIndex };
-      if (l.linkNetnsId >= 0) {
-        link.peer.netnsId = l.linkNetnsId;
-        const peerNs = nsById.get(l.linkNetnsId);
-        if (peerNs !== undefined) link.peer.netns = peerNs;
-      }
-    }
-    return link;
-  });
+  const nsById = candidates.length ? await peerNamespaceNames(path, raw, candidates) : new Map<number, string>();
+  return raw.map((l) => toLink(l, byIndex, nsById));
 }
 
 async function live(name: string, present: Set<string>, table: string | undefined, peers?: string[]): Promise<NamespaceStatus> {
