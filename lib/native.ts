@@ -221,6 +221,8 @@ export interface NativeAddon {
   /** Closes the cached netlink socket of one namespace, or every idle one for ''. */
   releaseSockets(ns: string): void;
   openSocketCount(): number;
+  /** Closes idle cached sockets of namespaces whose name is gone or now names another; returns how many. */
+  sweepSockets(): number;
   /** Counters: dumps retried after NLM_F_DUMP_INTR, sockets ever opened, sockets open now. */
   netlinkStats(): { dumpRetries: number; socketsOpened: number; openSockets: number };
 
@@ -298,3 +300,9 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+// A cached netlink socket keeps its namespace alive. When another process (or `ip netns delete`)
+// removes a name, our idle socket would keep that namespace and its links around for as long as
+// this process lives, so every 2 s idle sockets of vanished names are closed. Unref'd: it never
+// keeps the process alive.
+setInterval(() => native.sweepSockets(), 2000).unref();

@@ -213,6 +213,10 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Sweep(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(SweepSockets()));
+}
+
 Napi::Value SocketCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(OpenSocketCount()));
 }
@@ -233,6 +237,7 @@ void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsIds", Napi::Function::New(env, Nsids));
   exports.Set("releaseSockets", Napi::Function::New(env, Release));
   exports.Set("openSocketCount", Napi::Function::New(env, SocketCount));
+  exports.Set("sweepSockets", Napi::Function::New(env, Sweep));
   exports.Set("netlinkStats", Napi::Function::New(env, Stats));
 }
 

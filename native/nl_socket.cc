@@ -249,6 +249,27 @@ void ReleaseSockets(const std::string& path) {
   }
 }
 
+size_t SweepSockets() {
+  std::lock_guard<std::mutex> lock(cache_mu);
+  size_t dropped = 0;
+  for (auto it = cache.begin(); it != cache.end();) {
+    NsId now;
+    OpError ignored;
+    // A socket holds its namespace alive: once the name is gone (deleted by another process, or
+    // by `ip netns delete`) or names another namespace, an idle socket must not keep it.
+    bool stale = !it->first.empty() && it->second.use_count() == 1 &&
+                 (!NsIdOfPath(it->first, &now, &ignored) || !(now == it->second->id));
+    if (stale) {
+      lru.remove(it->first);
+      it = cache.erase(it);
+      dropped++;
+    } else {
+      ++it;
+    }
+  }
+  return dropped;
+}
+
 void SetSocketCacheLimit(size_t limit) {
   std::lock_guard<std::mutex> lock(cache_mu);
   cache_limit = limit;

@@ -90,6 +90,9 @@ constexpr int kDumpAttempts = 64;
 
 // Closes cached sockets: of one namespace (`path`), or all idle ones when `path` is empty.
 void ReleaseSockets(const std::string& path);
+// Closes idle sockets whose namespace path no longer names the namespace they were opened in;
+// returns how many. lib/native.ts calls it periodically.
+size_t SweepSockets();
 // Upper bound on sockets kept open at once; idle ones beyond it are closed (least recently used).
 void SetSocketCacheLimit(size_t limit);
 size_t OpenSocketCount();

@@ -157,3 +157,20 @@ test('dumps interrupted by concurrent changes (NLM_F_DUMP_INTR) are retried: eve
   }
   console.log(`dump-intr: ${dumps} dumps, ${native.netlinkStats().dumpRetries - retriesBefore} retried after NLM_F_DUMP_INTR`);
 });
+
+test('a namespace deleted by another tool is not kept alive by our cached socket', async () => {
+  const keep = await sb.ns('sweepkeep');
+  const name = nsName('sweep');
+  const victim = await netns.create(name);
+  await victim.links.add({ kind: 'veth', name: 'v0', peer: { name: 'sweep-peer', netns: keep } });
+  await victim.links.list(); // our socket for `victim` is now cached
+  spawnSync('ip', ['netns', 'delete', name], { env: witnessEnv });
+  // The namespace (and so the peer) is freed once our idle socket is closed by the periodic sweep.
+  let gone = false;
+  for (let i = 0; i < 100 && !gone; i++) {
+    gone = !(await keep.links.list()).some((l) => l.name === 'sweep-peer');
+    if (!gone) await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(gone).toBe(true);
+  await netns.delete(name, { missingOk: true });
+});

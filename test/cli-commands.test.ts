@@ -108,8 +108,10 @@ test('status --watch redraws on namespace and link changes, and Ctrl-C ends it w
   const a = `${prefix}a`;
   const b = `${prefix}b`;
   execIp(['netns', 'add', a]);
+  let running: { kill(signal: NodeJS.Signals): boolean } | undefined;
   try {
     const child = spawnChild(process.execPath, [pathJoin(__dirname, '..', 'bin', 'netns-kit.js'), 'status', '--match', prefix, '--watch', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    running = child;
     const docs: Array<{ namespaces: Array<{ name: string; links: Array<{ name: string }> }> }> = [];
     let buf = '';
     let err = '';
@@ -146,6 +148,7 @@ test('status --watch redraws on namespace and link changes, and Ctrl-C ends it w
     const code = await new Promise<number | null>((r) => child.on('close', r));
     expect(code).toBe(0);
   } finally {
+    running?.kill('SIGKILL'); // a failed assertion must not leave the watcher running
     execIp(['netns', 'del', a]);
     try {
       execIp(['netns', 'del', b]);
