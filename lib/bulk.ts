@@ -23,7 +23,8 @@ import { AF, parseCidr } from './ip';
 import path from 'node:path';
 import { native, type NativeBulkItem } from './native';
 import * as registry from './registry';
-import { Netns, RUN_DIR } from './netns';
+import { existsSync, promises as fs, statSync } from 'node:fs';
+import { isNamespaceFile, Netns, reclaimStaleEntry, RUN_DIR } from './netns';
 import { toNativeRoute, type RouteSpec } from './routes';
 import * as validate from './validate';
 
@@ -36,6 +37,8 @@ export interface BulkVeth {
   bridge: string;
   /** the peer's interface index inside the new namespace (default 2; lo is 1) */
   index?: number;
+  /** the host end's interface index (default: the kernel picks one) */
+  hostIndex?: number;
   /** interface group of the host end (default: the call's group) */
   group?: number;
   mtu?: number;
@@ -47,6 +50,8 @@ export interface BulkNamespace {
   veth?: BulkVeth;
   /** CIDRs on the veth peer (on lo when there is no veth) */
   addresses?: string[];
+  /** add IPv6 addresses without duplicate address detection, usable at once (`ip addr add ... nodad`) */
+  noDad?: boolean;
   /** routes inside the namespace; `dev` may name the veth peer or "lo" */
   routes?: RouteSpec[];
   /** bring lo up (default true) */
@@ -62,10 +67,16 @@ export interface BulkProgress {
 }
 
 export interface CreateManyOptions {
-  /** the namespace holding the bridges (the host ends of the veths go there) */
-  hostNs: Netns;
+  /** the namespace holding the bridges (the host ends of the veths go there); required when an item has a veth */
+  hostNs?: Netns;
   /** false switches IPv6 off in every new namespace before any interface exists */
   ipv6?: boolean;
+  /**
+   * Keep the namespaces when this process exits: `gc()` never collects them (as
+   * `netns.create(name, { persist: true })`). Default false: they are recorded as this process's,
+   * and `gc()` removes them once it has exited without deleting them.
+   */
+  persist?: boolean;
   /** interface group for the host ends (default: a fresh random one, returned in the result) */
   group?: number;
   onProgress?: (p: BulkProgress) => void;
@@ -130,7 +141,7 @@ function plan(items: BulkNamespace[], options: CreateManyOptions, callGroup: num
   return items.map((raw, i) => {
     const where = `namespaces[${i}]`;
     const o = validate.object(raw, where);
-    validate.knownKeys(o, where, ['name', 'veth', 'addresses', 'routes', 'loopbackUp', 'sysctls']);
+    validate.knownKeys(o, where, ['name', 'veth', 'addresses', 'noDad', 'routes', 'loopbackUp', 'sysctls']);
     const name = validate.netnsName(o.name);
     if (names.has(name)) throw invalid('ERR_NETNS_CONFLICT', `${where}.name ${JSON.stringify(name)} appears twice`, { netns: name });
     names.add(name);
@@ -145,8 +156,9 @@ function plan(items: BulkNamespace[], options: CreateManyOptions, callGroup: num
     let peerName: string | undefined;
     let peerIndex = 1;
     if (o.veth !== undefined) {
+      if (options.hostNs === undefined) throw invalid('ERR_NETNS_INVALID_ARG', `${where}.veth needs options.hostNs, the namespace with the bridge`);
       const v = validate.object(o.veth, `${where}.veth`);
-      validate.knownKeys(v, `${where}.veth`, ['name', 'peerName', 'bridge', 'index', 'group', 'mtu']);
+      validate.knownKeys(v, `${where}.veth`, ['name', 'peerName', 'bridge', 'index', 'hostIndex', 'group', 'mtu']);
       const host = validate.ifname(v.name, `${where}.veth.name`);
       if (hostEnds.has(host)) throw invalid('ERR_NETNS_CONFLICT', `${where}.veth.name ${JSON.stringify(host)} appears twice`, { ifname: host });
       hostEnds.add(host);
@@ -167,12 +179,14 @@ function plan(items: BulkNamespace[], options: CreateManyOptions, callGroup: num
         group: v.group === undefined ? callGroup : group(v.group, `${where}.veth.group`),
       };
       if (v.mtu !== undefined) item.veth.mtu = validate.mtu(v.mtu);
+      if (v.hostIndex !== undefined) item.veth.hostIndex = validate.integer(v.hostIndex, `${where}.veth.hostIndex`, 1, 2 ** 31 - 1);
     }
+    const noDad = o.noDad === undefined ? false : validate.bool(o.noDad, `${where}.noDad`);
     if (o.addresses !== undefined) {
       if (!Array.isArray(o.addresses)) throw invalid('ERR_NETNS_INVALID_ARG', `${where}.addresses must be an array of CIDRs`);
       for (const [k, a] of o.addresses.entries()) {
         const c = parseCidr(a, `${where}.addresses[${k}]`);
-        item.addresses.push({ family: AF[c.family], address: c.address, prefixlen: c.prefix });
+        item.addresses.push({ family: AF[c.family], address: c.address, prefixlen: c.prefix, ...(noDad && c.family === 6 ? { noDad: true } : {}) });
       }
     }
     if (o.routes !== undefined) {
@@ -222,8 +236,35 @@ export async function createMany(items: BulkNamespace[], options: CreateManyOpti
   const holder: { stack?: string } = {};
   Error.captureStackTrace(holder, createMany);
   const o = validate.object(options, 'createMany options');
-  validate.knownKeys(o, 'createMany options', ['hostNs', 'ipv6', 'group', 'onProgress', 'signal', 'concurrency']);
-  if (!(options.hostNs instanceof Netns)) throw invalid('ERR_NETNS_INVALID_ARG', 'createMany options.hostNs must be a Netns');
+  validate.knownKeys(o, 'createMany options', ['hostNs', 'ipv6', 'persist', 'group', 'onProgress', 'signal', 'concurrency']);
+  if (options.persist !== undefined) validate.bool(options.persist, 'persist');
+  return createManyOwned(items, options, options.persist ? { persist: true } : registry.processOwner(), { stack: holder.stack });
+}
+
+/** What a caller inside the library learns from createManyOwned beyond the public result. */
+export interface CreateManyHooks {
+  /** the caller's stack, for the frames of errors */
+  stack?: string;
+  /** the names of each chunk, once it is complete */
+  onChunk?: (names: string[]) => void;
+  /** how many namespaces a failed or aborted call removed again, before it rejects */
+  onRolledBack?: (count: number) => void;
+}
+
+/**
+ * createMany() for an explicit registry owner (topology templates pass `{ topology: NAME }`).
+ * Not part of the public API.
+ */
+export async function createManyOwned(items: BulkNamespace[], options: CreateManyOptions, owner: registry.Owner, hooks: CreateManyHooks = {}): Promise<BulkResult> {
+  const { onChunk, onRolledBack } = hooks;
+  let stack = hooks.stack;
+  if (stack === undefined) {
+    const holder: { stack?: string } = {};
+    Error.captureStackTrace(holder, createManyOwned);
+    stack = holder.stack;
+  }
+  validate.object(options, 'createMany options');
+  if (options.hostNs !== undefined && !(options.hostNs instanceof Netns)) throw invalid('ERR_NETNS_INVALID_ARG', 'createMany options.hostNs must be a Netns');
   if (options.ipv6 !== undefined) validate.bool(options.ipv6, 'ipv6');
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw invalid('ERR_NETNS_INVALID_ARG', 'onProgress must be a function');
   const concurrency = options.concurrency === undefined ? Math.min(WORKERS, availableParallelism()) : validate.integer(options.concurrency, 'concurrency', 1, 64);
@@ -231,6 +272,15 @@ export async function createMany(items: BulkNamespace[], options: CreateManyOpti
   const planned = plan(items, options, callGroup);
   const signal = options.signal;
   if (signal?.aborted) throw abortError(signal);
+  await refuseTaken(planned, owner);
+  // Recorded before anything is created, one file for the whole call (lib/registry.ts, "sets"). A
+  // registry this process may not write never blocks the work: it goes ahead unrecorded.
+  let set: string | undefined;
+  try {
+    set = registry.markNamespaceSet(planned.map((p) => p.name), owner);
+  } catch {
+    set = undefined;
+  }
 
   const size = chunkSize(concurrency);
   const chunks: NativeBulkItem[][] = [];
@@ -240,13 +290,14 @@ export async function createMany(items: BulkNamespace[], options: CreateManyOpti
   let next = 0;
   let done = 0;
   let failure: Error | undefined;
-  const frames = holder.stack?.split('\n').slice(1).join('\n');
+  const frames = stack?.split('\n').slice(1).join('\n');
   const lane = async (): Promise<void> => {
     while (next < chunks.length && failure === undefined && !signal?.aborted) {
       const chunk = chunks[next++];
       try {
-        const r = await native.bulkCreateChunk(RUN_DIR, options.hostNs.path, chunk);
+        const r = await native.bulkCreateChunk(RUN_DIR, options.hostNs?.path ?? '', chunk);
         created.push(...r.created);
+        if (set !== undefined && r.created.length) confirmInodes(set, r.created);
         if (r.error) {
           failure ??= fromNative(r.error, { netns: r.error.netns, syscall: 'bulk create' }, frames);
           return;
@@ -256,6 +307,7 @@ export async function createMany(items: BulkNamespace[], options: CreateManyOpti
         return;
       }
       done += chunk.length;
+      onChunk?.(chunk.map((c) => c.name));
       options.onProgress?.({ done, total, step: 'create' });
     }
   };
@@ -265,10 +317,48 @@ export async function createMany(items: BulkNamespace[], options: CreateManyOpti
     if (created.length) {
       options.onProgress?.({ done: 0, total: created.length, step: 'rollback' });
       await removePaths(created, { missingOk: true, timeoutMs: 120000 }, (n) => options.onProgress?.({ done: n, total: created.length, step: 'rollback' }));
+      onRolledBack?.(created.length);
     }
+    // Only once nothing of it is left: a rollback that failed keeps the set for gc().
+    if (set !== undefined) registry.unmarkNamespaceSet(set);
     throw failure;
   }
+  if (set !== undefined) registry.settleNamespaceSet(set);
   return { namespaces: planned.map((p) => new Netns(p.name, p.path, true)), group: callGroup };
+}
+
+/**
+ * EEXIST, before anything is created, for a name that is taken. An unmounted /run/netns entry left
+ * by a creator killed half-way is removed first when the registry says it was ours (this owner, or
+ * a process that is gone), as netns.create() does. A name taken by somebody else during the call
+ * still fails half-way, and is rolled back.
+ */
+async function refuseTaken(planned: NativeBulkItem[], owner: registry.Owner): Promise<void> {
+  const entries = new Set(await fs.readdir(RUN_DIR).catch(() => [] as string[]));
+  for (const item of planned) {
+    if (!entries.has(item.name)) continue;
+    if (!(await isNamespaceFile(item.path))) await reclaimStaleEntry(item.name, item.path, owner);
+    if (existsSync(item.path)) {
+      throw new NetnsError('EEXIST', `EEXIST: namespace ${item.name} exists already, bulk create ${item.path}`, { errno: -17, syscall: 'bulk create', netns: item.name });
+    }
+  }
+}
+
+/** Appends the inodes of freshly created namespaces to their set. */
+function confirmInodes(set: string, paths: string[]): void {
+  const inodes: Record<string, number> = {};
+  for (const p of paths) {
+    try {
+      inodes[path.basename(p)] = statSync(p).ino;
+    } catch {
+      // Gone again already (a rollback elsewhere): nothing to record.
+    }
+  }
+  try {
+    registry.confirmNamespaceSet(set, inodes);
+  } catch {
+    // Unrecorded inodes only widen gc's view to "whatever has that name"; never fail the work.
+  }
 }
 
 async function removePaths(paths: string[], options: DeleteManyOptions, progress: (done: number) => void): Promise<void> {
@@ -332,6 +422,13 @@ export async function deleteMany(names: string[], options: DeleteManyOptions = {
   if (options.timeoutMs !== undefined) validate.integer(options.timeoutMs, 'timeoutMs', 1, 3600000);
   if (options.signal?.aborted) throw abortError(options.signal);
   await removePaths(paths, options, (n) => options.onProgress?.({ done: n, total: paths.length, step: 'release' }));
+  // Sets of this process (and persistent ones) whose namespaces are all gone now are forgotten;
+  // those of other live processes stay theirs, and gc() drops those of dead ones.
+  try {
+    registry.pruneNamespaceSets((set) => registry.ownedByThisProcess(set) || 'persist' in set.owner);
+  } catch {
+    // A registry we may not read or write: nothing of ours is recorded there.
+  }
   options.onProgress?.({ done: paths.length, total: paths.length, step: 'settle' });
 }
 

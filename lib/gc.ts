@@ -107,13 +107,26 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     if (!dryRun) await registry.unmarkNat(m.netns, m.table);
   }
 
-  for (const m of await registry.listNamespaceMarkers()) {
+  const nsMarkers = await registry.listNamespaceMarkers();
+  // The newest marker of each name speaks for it: an older one (a set entry never confirmed, then
+  // the name made again by somebody else) describes a namespace that is not the one there now.
+  const newest = new Map<string, string>();
+  for (const m of nsMarkers) {
+    if (m.marker && (newest.get(m.name) ?? '') < m.marker.created) newest.set(m.name, m.marker.created);
+  }
+  const failedSets = new Set<string>();
+  for (const m of nsMarkers) {
     if (!mine(m.name)) continue;
+    // A set entry is dropped with its whole set (below), never by name: the name's own marker
+    // file, if any, belongs to somebody else.
+    const unmark = async () => {
+      if (!dryRun && !m.marker?.set) await registry.unmarkNamespace(m.name);
+    };
     if (!m.marker) {
       // Written by a process that died between opening and writing it, before it created anything.
       if (m.ageMs > YOUNG_MS) {
         report.staleMarkers++;
-        if (!dryRun) await registry.unmarkNamespace(m.name);
+        await unmark();
       }
       continue;
     }
@@ -123,20 +136,31 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     // No inode recorded: the owner died between creating the namespace and recording its inode
     // (a window of one file write). The namespace of that name is taken to be the one it made;
     // only a same-named `ip netns add` in that window and after the crash could be mistaken.
-    const ours = inode !== undefined && (m.marker.inode === undefined || m.marker.inode === inode);
+    const superseded = m.marker.inode === undefined && newest.get(m.name)! > m.marker.created;
+    const ours = inode !== undefined && !superseded && (m.marker.inode === undefined || m.marker.inode === inode);
     if (!ours) {
       report.staleMarkers++;
-      if (!dryRun) await registry.unmarkNamespace(m.name);
+      await unmark();
       continue;
     }
+    if (report.namespaces.includes(m.name)) continue;
     report.namespaces.push(m.name);
     if (!dryRun) {
       try {
         await nsObject(m.name).delete({ missingOk: true });
       } catch (e) {
         report.errors.push(`namespace ${m.name}: ${(e as Error).message}`);
+        if (m.marker.set) failedSets.add(m.marker.set);
       }
     }
+  }
+
+  // Sets whose owner is lost have had every entry handled above: drop them, unless an entry lies
+  // outside `prefix` (not looked at) or its namespace could not be removed (the next gc retries).
+  for (const set of registry.listNamespaceSets()) {
+    if (failedSets.has(set.id) || ![...set.names].every(mine)) continue;
+    if (!(await registry.ownerLost(set.owner, records))) continue;
+    if (!dryRun) registry.unmarkNamespaceSet(set.id);
   }
 
   for (const r of await registry.listTopologies()) {

@@ -196,10 +196,12 @@ export interface NativeBulkItem {
   path: string;
   /** the namespace's name, for messages */
   name: string;
-  veth?: { name: string; peerName: string; bridge: string; index: number; group: number; mtu?: number };
+  /** `index`: the peer's ifindex inside; `hostIndex`: the host end's (absent: the kernel picks) */
+  veth?: { name: string; peerName: string; bridge: string; index: number; hostIndex?: number; group: number; mtu?: number };
   loopbackUp: boolean;
   /** on the veth peer (or lo without a veth) */
-  addresses: Array<{ family: number; address: string; prefixlen: number }>;
+  /** `noDad`: IFA_F_NODAD (IPv6) */
+  addresses: Array<{ family: number; address: string; prefixlen: number; noDad?: boolean }>;
   /** `devIndex`: 0 none, 1 lo, else the peer's index */
   routes: Array<NativeRouteChange & { devIndex?: number }>;
   /** paths below /proc/sys written inside the new namespace before anything else */

@@ -186,7 +186,7 @@ export async function create(name: string, options: CreateOptions = {}): Promise
  * ours — this same owner, or a process that is gone — the file is removed so the name can be used
  * again. A file nobody recorded, or one whose creator is still running, is left alone (EEXIST).
  */
-async function reclaimStaleEntry(name: string, p: string, owner: registry.Owner): Promise<void> {
+export async function reclaimStaleEntry(name: string, p: string, owner: registry.Owner): Promise<void> {
   if (!(await fs.stat(p).then(() => true, () => false))) return;
   const m = await registry.readNamespaceMarker(name).catch(() => undefined);
   if (!m) return;

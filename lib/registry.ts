@@ -9,6 +9,8 @@
  *   /run/netns-kit/links/NETNS/IFNAME    a link we created in a namespace we do not own
  *   /run/netns-kit/nat/NETNS/TABLE       an nftables table we created in a namespace we do not own
  *   /run/netns-kit/topologies/NAME.json  a topology: its `up` process and whether `up` completed
+ *   /run/netns-kit/sets/ID               many namespaces made in one go (bulk.createMany, topology
+ *                                        templates): one file for the whole set, not one per namespace
  *
  * Every marker is written BEFORE the kernel object is created and removed AFTER it is deleted, so
  * a crash at any moment leaves at worst a marker without an object (gc drops the marker), never
@@ -20,7 +22,7 @@
  * and what identifies the object (a namespace's nsfs inode, a link's interface index), so gc never
  * removes a same-named object somebody else made later.
  */
-import { closeSync, fstatSync, openSync, promises as fs, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, promises as fs, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { native } from './native';
@@ -35,6 +37,8 @@ export interface NamespaceMarker {
   created: string;
   /** the namespace's nsfs inode once it exists (absent while the creation is in flight) */
   inode?: number;
+  /** the namespace set (sets/ID) this entry comes from; absent for a marker file of its own */
+  set?: string;
 }
 
 export interface LinkMarker {
@@ -76,6 +80,7 @@ const dirs = {
   links: (ns: string) => path.join(registryDir(), 'links', ns),
   nat: (ns: string) => path.join(registryDir(), 'nat', ns),
   topologies: () => path.join(registryDir(), 'topologies'),
+  sets: () => path.join(registryDir(), 'sets'),
 };
 
 let boot: string | undefined;
@@ -191,8 +196,20 @@ async function readdirQuiet(dir: string): Promise<string[]> {
 
 // ---- namespaces ----
 
+/**
+ * The marker of namespace `name`: its own marker file, or its entry in a namespace set; when both
+ * (or several sets) name it, the most recently written one — older ones describe a namespace of
+ * that name that is gone.
+ */
 export async function readNamespaceMarker(name: string): Promise<NamespaceMarker | undefined> {
-  return readJson<NamespaceMarker>(path.join(dirs.netns(), fileName(name)));
+  const own = await readJson<NamespaceMarker>(path.join(dirs.netns(), fileName(name)));
+  let best = own;
+  for (const set of loadSets()) {
+    if (!set.names.has(name)) continue;
+    const entry = setEntry(set, name);
+    if (!best || entry.created > best.created) best = entry;
+  }
+  return best;
 }
 
 /** Records that we are about to create namespace `name` for `owner`. */
@@ -238,7 +255,182 @@ export async function listNamespaceMarkers(): Promise<Array<{ name: string; mark
     if (!st) continue;
     out.push({ name, marker, ageMs: Date.now() - st.mtimeMs });
   }
+  for (const set of loadSets()) {
+    for (const name of set.names) out.push({ name, marker: setEntry(set, name), ageMs: Date.now() - set.mtimeMs });
+  }
   return out;
+}
+
+// ---- namespace sets: many namespaces, one marker file ----
+//
+// A file per namespace costs a file creation each (about 1 ms on an ext4 /run, a third of the
+// bulk path's whole price per namespace). A set is one file for a whole bulk call: written
+// (tmp + rename, so never seen half-written) with every name BEFORE the first namespace is
+// created, then one appended line of inodes per chunk as they come to exist. The same rules as for
+// a marker file of its own hold per entry: gc collects an entry's namespace once the owner is lost
+// and only if it is the one recorded (same inode; no inode recorded = the creation was in flight).
+// A set is dropped when none of its namespaces is left: by deleteMany / topology down, by gc.
+
+interface SetHead {
+  kind: 'netns-set';
+  owner: Owner;
+  created: string;
+  names: string[];
+}
+
+export interface NamespaceSet {
+  id: string;
+  owner: Owner;
+  created: string;
+  names: Set<string>;
+  inodes: Map<string, number>;
+  mtimeMs: number;
+}
+
+const setCache = new Map<string, { mtimeMs: number; size: number; set: NamespaceSet | undefined }>();
+/** Sets this process is still filling: never pruned from under it. */
+const setsInFlight = new Set<string>();
+
+function parseSet(id: string, text: string, mtimeMs: number): NamespaceSet | undefined {
+  const lines = text.split('\n').filter(Boolean);
+  if (!lines.length) return undefined;
+  try {
+    const head = JSON.parse(lines[0]) as SetHead;
+    if (head.kind !== 'netns-set' || !Array.isArray(head.names)) return undefined;
+    const set: NamespaceSet = { id, owner: head.owner, created: head.created, names: new Set(head.names), inodes: new Map(), mtimeMs };
+    for (const line of lines.slice(1)) {
+      // A line cut short by a crash is the last one: what it held was never confirmed.
+      let v: { inodes?: Record<string, number> };
+      try {
+        v = JSON.parse(line) as typeof v;
+      } catch {
+        break;
+      }
+      for (const [n, ino] of Object.entries(v.inodes ?? {})) set.inodes.set(n, ino);
+    }
+    return set;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every namespace set, re-read only when its file changed (a 1000-name set is ~40 KB of JSON). */
+function loadSets(): NamespaceSet[] {
+  const dir = dirs.sets();
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((n) => !n.endsWith('.tmp'));
+  } catch {
+    return [];
+  }
+  const out: NamespaceSet[] = [];
+  for (const id of files) {
+    const file = path.join(dir, id);
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      continue;
+    }
+    let c = setCache.get(file);
+    if (!c || c.mtimeMs !== st.mtimeMs || c.size !== st.size) {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        continue;
+      }
+      c = { mtimeMs: st.mtimeMs, size: st.size, set: parseSet(id, text, st.mtimeMs) };
+      setCache.set(file, c);
+    }
+    if (c.set) out.push(c.set);
+  }
+  for (const file of setCache.keys()) if (!files.includes(path.basename(file))) setCache.delete(file);
+  return out;
+}
+
+function setEntry(set: NamespaceSet, name: string): NamespaceMarker {
+  const m: NamespaceMarker = { kind: 'netns', name, owner: set.owner, created: set.created, set: set.id };
+  const inode = set.inodes.get(name);
+  if (inode !== undefined) m.inode = inode;
+  return m;
+}
+
+/** Records that we are about to create every namespace in `names` for `owner`; returns the set's id. */
+export function markNamespaceSet(names: string[], owner: Owner): string {
+  const dir = dirs.sets();
+  ensureDir(dir);
+  const id = `${process.pid}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  const head: SetHead = { kind: 'netns-set', owner, created: new Date().toISOString(), names };
+  const file = path.join(dir, id);
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, JSON.stringify(head) + '\n', { mode: 0o644 });
+  renameSync(tmp, file);
+  setsInFlight.add(id);
+  return id;
+}
+
+/** Records the inodes of namespaces of set `id` that now exist (one appended line). */
+export function confirmNamespaceSet(id: string, inodes: Record<string, number>): void {
+  // Append mode would create a file that holds only inodes if the set was removed meanwhile.
+  let fd: number;
+  try {
+    fd = openSync(path.join(dirs.sets(), id), 'r+');
+  } catch {
+    return;
+  }
+  try {
+    writeSync(fd, JSON.stringify({ inodes }) + '\n', fstatSync(fd).size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The set is complete (or abandoned): from now on it may be pruned like any other. */
+export function settleNamespaceSet(id: string): void {
+  setsInFlight.delete(id);
+}
+
+export function unmarkNamespaceSet(id: string): void {
+  setsInFlight.delete(id);
+  rmSync(path.join(dirs.sets(), id), { force: true });
+}
+
+/** Every namespace set (for gc). */
+export function listNamespaceSets(): NamespaceSet[] {
+  return loadSets();
+}
+
+/**
+ * Drops the sets that `which` selects once none of their namespaces is left — absent, or replaced
+ * by a namespace of that name somebody made later (another inode). Sets this process is still
+ * filling are never dropped. Returns how many were dropped.
+ */
+export function pruneNamespaceSets(which: (set: NamespaceSet) => boolean): number {
+  let dropped = 0;
+  for (const set of loadSets()) {
+    if (setsInFlight.has(set.id) || !which(set)) continue;
+    const alive = [...set.names].some((name) => {
+      let ino: number;
+      try {
+        ino = statSync(path.join('/run/netns', name)).ino;
+      } catch {
+        return false;
+      }
+      const recorded = set.inodes.get(name);
+      return recorded === undefined || recorded === ino;
+    });
+    if (!alive) {
+      rmSync(path.join(dirs.sets(), set.id), { force: true });
+      dropped++;
+    }
+  }
+  return dropped;
+}
+
+/** True when `set` is owned by this very process. */
+export function ownedByThisProcess(set: NamespaceSet): boolean {
+  return sameOwner(set.owner, processOwner());
 }
 
 // ---- links in namespaces we do not own ----

@@ -22,6 +22,7 @@
 // then the bind mounts are released, and a watch waits for the kernel's netns cleanup (see Watch).
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/net_namespace.h>
 #include <linux/netlink.h>
@@ -301,6 +302,7 @@ bool LinkIndex(int fd, const std::string& name, int* index, OpError* err) {
 
 struct AddrSpec {
   int family = AF_INET, prefixlen = 0;
+  bool noDad = false;
   std::string address;
 };
 
@@ -315,6 +317,7 @@ struct Item {
   bool hasVeth = false;
   std::string veth, peer, bridge;
   int peerIndex = 2;
+  std::optional<int64_t> hostIndex;
   uint32_t group = 0;
   std::optional<int64_t> mtu;
   bool loUp = true;
@@ -334,6 +337,7 @@ Item ReadItem(const Napi::Object& o) {
     it.peer = String(*v, "peerName");
     it.bridge = String(*v, "bridge");
     it.peerIndex = static_cast<int>(OptInt(*v, "index").value_or(2));
+    it.hostIndex = OptInt(*v, "hostIndex");
     it.group = static_cast<uint32_t>(OptInt(*v, "group").value_or(0));
     it.mtu = OptInt(*v, "mtu");
   }
@@ -345,6 +349,7 @@ Item ReadItem(const Napi::Object& o) {
       s.family = static_cast<int>(OptInt(x, "family").value_or(AF_INET));
       s.prefixlen = static_cast<int>(OptInt(x, "prefixlen").value_or(0));
       s.address = String(x, "address");
+      s.noDad = OptBool(x, "noDad").value_or(false);
       it.addrs.push_back(s);
     }
   }
@@ -395,6 +400,7 @@ nl_msg* AddrMsg(int index, const AddrSpec& s) {
   rtnl_addr_set_ifindex(a.get(), index);
   rtnl_addr_set_local(a.get(), local.get());
   rtnl_addr_set_prefixlen(a.get(), s.prefixlen);
+  if (s.noDad) rtnl_addr_set_flags(a.get(), IFA_F_NODAD);
   nl_msg* msg = nullptr;
   if (rtnl_addr_build_add_request(a.get(), NLM_F_CREATE | NLM_F_EXCL, &msg) < 0) return nullptr;
   return msg;
@@ -535,6 +541,7 @@ class CreateChunkJob : public Job {
         rtnl_link_set_name(link.get(), it.veth.c_str());
         if (master) rtnl_link_set_master(link.get(), master);
         if (it.group) rtnl_link_set_group(link.get(), it.group);
+        if (it.hostIndex) rtnl_link_set_ifindex(link.get(), static_cast<int>(*it.hostIndex));
         if (it.mtu) rtnl_link_set_mtu(link.get(), static_cast<unsigned>(*it.mtu));
         rtnl_link_set_flags(link.get(), IFF_UP);
         rtnl_link* peer = rtnl_link_veth_get_peer(link.get());

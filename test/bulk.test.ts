@@ -2,9 +2,10 @@
 // agree, traffic flows through the bridge), failures and aborts leave nothing of the call, it fits
 // in `ulimit -n 256`, and deleteMany leaves nothing.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { bulk, netns, NetnsError, type BulkNamespace, type Netns } from '../lib/index';
+import { registryDir } from '../lib/registry';
 import { ifName, ipJson, nsName, Sandbox } from './support/sandbox';
 
 const sb = new Sandbox();
@@ -34,6 +35,15 @@ function plan(n: number, tag: string): BulkNamespace[] {
   }));
   planned.push(...items.map((i) => i.name));
   return items;
+}
+
+/** Namespace set files in the registry. */
+function sets(): string[] {
+  try {
+    return readdirSync(path.join(registryDir(), 'sets')).filter((f) => !f.endsWith('.tmp')).sort();
+  } catch {
+    return [];
+  }
 }
 
 function existing(names: string[]): string[] {
@@ -101,10 +111,11 @@ describe('bulk.createMany / deleteMany', () => {
     expect(ipJson(host, 'netns', 'list-id')).toEqual([]);
   });
 
-  test('a namespace name taken half-way: the call fails with EEXIST and leaves nothing of its own', async () => {
+  test('a namespace name taken before the call: EEXIST up front, nothing created, nothing recorded', async () => {
     const host = await hostWithBridge();
     const items = plan(20, 'bc');
     const decoy = await netns.create(items[13].name);
+    const setsBefore = sets();
     try {
       const err = await bulk.createMany(items, { hostNs: host }).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(NetnsError);
@@ -112,11 +123,72 @@ describe('bulk.createMany / deleteMany', () => {
       expect(existing(items.map((i) => i.name))).toEqual([items[13].name]);
       expect(mountsOf(items.filter((_, k) => k !== 13).map((i) => i.name))).toEqual([]);
       expect(extraHostLinks(host)).toEqual([]);
+      expect(sets()).toEqual(setsBefore);
       // The decoy is untouched: still only its own lo.
       expect(ipJson<Array<{ ifname: string }>>(decoy, 'link', 'show').map((l) => l.ifname)).toEqual(['lo']);
     } finally {
       await decoy.delete();
     }
+  });
+
+  test('a namespace name taken by somebody else half-way: EEXIST, everything of the call rolled back, the other untouched', async () => {
+    const host = await hostWithBridge();
+    const items = plan(80, 'bh');
+    const setsBefore = sets();
+    let decoyMade = false;
+    const err = await bulk
+      .createMany(items, {
+        hostNs: host,
+        concurrency: 1,
+        onProgress: ({ step }) => {
+          // After the first chunk (at most 32): the last name is taken under our feet.
+          if (step === 'create' && !decoyMade) {
+            execFileSync('ip', ['netns', 'add', items[79].name]);
+            decoyMade = true;
+          }
+        },
+      })
+      .then(() => undefined, (e: unknown) => e);
+    try {
+      expect(decoyMade).toBe(true);
+      expect(err).toMatchObject({ code: 'EEXIST', netns: items[79].name });
+      expect(existing(items.map((i) => i.name))).toEqual([items[79].name]);
+      expect(mountsOf(items.slice(0, 79).map((i) => i.name))).toEqual([]);
+      expect(extraHostLinks(host)).toEqual([]);
+      expect(sets()).toEqual(setsBefore);
+    } finally {
+      execFileSync('ip', ['netns', 'del', items[79].name]);
+    }
+  });
+
+  test('recorded as one set file for the call (names, then inodes), forgotten by deleteMany; hostIndex, noDad, no hostNs without veths', async () => {
+    const host = await hostWithBridge();
+    const items = plan(5, 'bs').map((it, k) => ({ ...it, veth: { ...it.veth!, hostIndex: 4000 + k }, addresses: [...it.addresses!, `fd77::${k + 1}/64`], noDad: true }));
+    const setsBefore = new Set(sets());
+    const r = await bulk.createMany(items, { hostNs: host });
+    const added = sets().filter((f) => !setsBefore.has(f));
+    expect(added).toHaveLength(1);
+    const lines = readFileSync(path.join(registryDir(), 'sets', added[0]), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ kind: 'netns-set', owner: { pid: process.pid }, names: items.map((i) => i.name) });
+    const inodes = Object.assign({}, ...lines.slice(1).map((l) => l.inodes)) as Record<string, number>;
+    for (const it of items) expect(inodes[it.name]).toBe(statSync(`/run/netns/${it.name}`).ino);
+    for (const it of items) expect(existsSync(path.join(registryDir(), 'netns', it.name))).toBe(false);
+    // The host ends have the indexes asked for; IPv6 addresses are usable at once (no DAD).
+    const ipHost = ipJson<Array<{ ifname: string; ifindex: number }>>(host, 'link', 'show');
+    items.forEach((it, k) => expect(ipHost.find((l) => l.ifname === it.veth.name)?.ifindex).toBe(4000 + k));
+    const v6 = ipJson<Array<{ addr_info: Array<{ local: string; family: string; nodad?: boolean; tentative?: boolean }> }>>(r.namespaces[2], 'addr', 'show', 'eth0');
+    expect(v6[0].addr_info.find((a) => a.local === 'fd77::3')).toMatchObject({ nodad: true });
+    expect(v6[0].addr_info.find((a) => a.local === 'fd77::3')?.tentative).toBeUndefined();
+
+    await bulk.deleteMany(items.map((i) => i.name), { hostNs: host, group: r.group });
+    expect(sets().filter((f) => !setsBefore.has(f))).toEqual([]);
+
+    // Without veths no host namespace is needed; with one it is.
+    const bare = plan(2, 'bn').map((it) => ({ name: it.name, addresses: ['10.78.0.1/32'] }));
+    await expect(bulk.createMany([{ ...bare[0], veth: { name: 'x0', bridge: 'br0' } }], {})).rejects.toMatchObject({ code: 'ERR_NETNS_INVALID_ARG' });
+    const b = await bulk.createMany(bare, {});
+    expect((await b.namespaces[1].addresses.list({ dev: 'lo' })).map((a) => a.cidr)).toContain('10.78.0.1/32');
+    await bulk.deleteMany(bare.map((i) => i.name));
   });
 
   test('a host-side link name taken half-way: EEXIST with the kernel context, and everything rolled back', async () => {

@@ -2,10 +2,10 @@
 // gc removes exactly its leftovers and leaves alone what netns-kit did not create, what was
 // persisted, what belongs to a completed topology and what belongs to a living process.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { gc, netns, topology, type Topology } from '../lib/index';
+import { bulk, gc, netns, topology, type Topology } from '../lib/index';
 import { registryDir } from '../lib/registry';
 import { ipJson, nsName, RUN, Sandbox } from './support/sandbox';
 
@@ -40,28 +40,33 @@ test('gc removes what a killed process left, and nothing else', async () => {
     name: `nkt-${RUN}-gcint${tag}`,
     options: { concurrency: 1 },
     namespaces: [{ name: hub, bridges: [{ name: 'br0' }] }, { name: outer.name!, existing: true, bridges: [{ name: 'obr' }] }],
-    templates: [{ count: 6, name: `${hub}-{i}`, uplink: { name: 'eth0', peerName: 'm{i}', netns: outer.name!, bridge: 'obr' } }],
+    // Members go through the bulk path in chunks of up to 32, two in flight: killed once the first
+    // chunk is reported, the second is anywhere from not started to complete, the third never ran.
+    templates: [{ count: 70, name: `${hub}-{i}`, uplink: { name: 'eth0', peerName: 'm{i}', netns: outer.name!, bridge: 'obr' } }],
   };
   try {
-    // Steps: hub, br0, obr, then members: stop after 3 members exist.
-    await runChild({ plain, persist, done, interrupted, stopAt: 6 });
+    // Steps: hub, br0, obr, then members: stop when the first members are reported.
+    await runChild({ plain, persist, done, interrupted, stopAt: 4 });
     const live = new Set((await netns.list()).map((n) => n.name));
-    const members = [0, 1, 2].map((i) => `${hub}-${i}`);
-    for (const n of [...plain, persist, hub, ...members, ...done.namespaces!.map((n) => n.name)]) expect(live).toContain(n);
-    expect(live).not.toContain(`${hub}-3`);
+    const members = [...live].filter((n): n is string => n !== undefined && n.startsWith(`${hub}-`));
+    for (const n of [...plain, persist, hub, `${hub}-0`, ...done.namespaces!.map((n) => n.name)]) expect(live).toContain(n);
+    expect(live).not.toContain(`${hub}-69`);
     const outerLinks = () => ipJson<Array<{ ifname: string }>>(outer, 'link', 'show').map((l) => l.ifname).sort();
-    expect(outerLinks()).toEqual(['decoy0', 'lo', 'm0', 'm1', 'm2', 'obr']);
+    const memberLinks = outerLinks().filter((l) => /^m\d+$/.test(l));
+    expect(memberLinks).toContain('m0');
+    expect(memberLinks.length).toBeLessThanOrEqual(members.length);
 
     const mine = (names: string[]) => names.filter((n) => n.startsWith(`nkt-${RUN}-gc`)).sort();
     const expected = [...plain, hub, ...members].sort();
     const dry = await gc({ dryRun: true, prefix: MINE });
     expect(mine(dry.namespaces)).toEqual(expected);
-    expect(dry.links.filter((l) => l.netns === outer.name).map((l) => l.name).sort()).toEqual(['m0', 'm1', 'm2', 'obr']);
+    // Bridge ends in the namespace the topology does not own carry link markers (their index chosen).
+    expect(dry.links.filter((l) => l.netns === outer.name).map((l) => l.name).sort()).toEqual([...memberLinks, 'obr'].sort());
     expect(dry.topologies).toContain(interrupted.name);
     expect(dry.topologies).not.toContain(done.name);
     // A dry run changes nothing.
     for (const n of expected) expect((await netns.list()).map((x) => x.name)).toContain(n);
-    expect(outerLinks()).toHaveLength(6);
+    expect(outerLinks()).toHaveLength(3 + memberLinks.length);
 
     const report = await gc({ prefix: MINE });
     expect(mine(report.namespaces)).toEqual(expected);
@@ -82,6 +87,43 @@ test('gc removes what a killed process left, and nothing else', async () => {
     await gc({ prefix: MINE }); // in case an assertion failed before gc ran
   }
   expect(existsSync(`${registryDir()}/netns/${persist}`)).toBe(false);
+});
+
+test('namespaces of bulk.createMany: collected once their process died (one set file, not a file each); persist: true kept', async () => {
+  const made = Array.from({ length: 40 }, () => nsName('gcbulk'));
+  const kept = Array.from({ length: 3 }, () => nsName('gcbkeep'));
+  const sets = () => readdirSync(path.join(registryDir(), 'sets')).filter((f) => !f.endsWith('.tmp'));
+  const before = new Set(sets());
+  const done: Topology = { name: `nkt-${RUN}-gcb${randomBytes(2).toString('hex')}` };
+  await runChild({ plain: [], persist: nsName('gcp4'), bulk: made, bulkPersist: kept, done, interrupted: { name: `nkt-${RUN}-gcbi${randomBytes(2).toString('hex')}` }, stopAt: 0 });
+  try {
+    const live = new Set((await netns.list()).map((n) => n.name));
+    for (const n of [...made, ...kept]) expect(live).toContain(n);
+    // Two sets of the child's (one per call), no marker file per namespace.
+    const added = sets().filter((f) => !before.has(f));
+    expect(added).toHaveLength(2);
+    for (const n of made) expect(existsSync(path.join(registryDir(), 'netns', n))).toBe(false);
+    // A same-named namespace made by somebody else after the owner died is not collected.
+    execFileSync('ip', ['netns', 'del', made[7]]);
+    execFileSync('ip', ['netns', 'add', made[7]]);
+
+    const report = await gc({ prefix: MINE });
+    expect(report.errors).toEqual([]);
+    expect(report.namespaces.filter((n) => n.includes('gcbulk')).sort()).toEqual(made.filter((_, i) => i !== 7).sort());
+    const after = new Set((await netns.list()).map((n) => n.name));
+    for (const n of made) expect(after.has(n)).toBe(n === made[7]);
+    for (const n of kept) expect(after).toContain(n);
+    // The dead process's set is gone; the persistent one stays until its namespaces are deleted.
+    const left = sets().filter((f) => !before.has(f));
+    expect(left).toHaveLength(1);
+    await bulk.deleteMany(kept);
+    expect(sets().filter((f) => !before.has(f))).toEqual([]);
+  } finally {
+    execFileSync('ip', ['netns', 'del', made[7]]);
+    await bulk.deleteMany(kept, { missingOk: true });
+    await topology.down(done);
+    for (const n of (await netns.list()).map((x) => x.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcp4`))) await netns.delete(n);
+  }
 });
 
 test('a namespace replaced by somebody else after its owner died is not collected', async () => {
@@ -112,17 +154,23 @@ test('up again after an up that was killed half-way adopts what it made and fini
     name: `nkt-${RUN}-gcre${randomBytes(2).toString('hex')}`,
     options: { concurrency: 1 },
     namespaces: [{ name: hub, bridges: [{ name: 'br0', addresses: ['10.9.0.1/24'] }] }, { name: outer.name!, existing: true, bridges: [{ name: 'obr' }] }],
-    templates: [{ count: 5, name: `${hub}-{i}`, uplink: { name: 'eth0', peerName: 'm{i}', netns: outer.name!, bridge: 'obr' }, addresses: ['10.9.0.{i+2}/24'] }],
+    templates: [{ count: 70, name: `${hub}-{i}`, uplink: { name: 'eth0', peerName: 'm{i}', netns: outer.name!, bridge: 'obr' }, addresses: ['10.9.0.{i+2}/24'] }],
   };
-  // Steps: hub, br0, obr, br0's address, then the members: killed after the first member.
+  // Steps: hub, br0, obr, br0's address, then the members (bulk chunks of up to 32, two in
+  // flight): killed when the first chunk is reported, while the second may be half-way.
   const done: Topology = { name: `nkt-${RUN}-gcd${randomBytes(2).toString('hex')}` };
   await runChild({ plain: [], persist: nsName('gcp3'), done, interrupted: t, stopAt: 5 });
   try {
+    const made = new Set((await netns.list()).map((x) => x.name!).filter((n) => n.startsWith(`${hub}-`)));
+    expect(made).toContain(`${hub}-0`);
+    expect(made).not.toContain(`${hub}-69`);
     const handle = await topology.up(t);
-    // What the killed run made is adopted, not re-made: only the four missing members are left to do.
-    expect(handle.changes).toEqual([1, 2, 3, 4].map((i) => `create namespace ${hub}-${i}`));
+    // What the killed run made is adopted, not re-made: only the missing members are created
+    // (a member made half-way gets its missing pieces as steps of their own).
+    const created = handle.changes.filter((c) => c.startsWith('create namespace ')).map((c) => c.slice('create namespace '.length));
+    expect(created.sort()).toEqual(Array.from({ length: 70 }, (_, i) => `${hub}-${i}`).filter((n) => !made.has(n)).sort());
     expect((await topology.status(t)).matches).toBe(true);
-    await handle.netns(`${hub}-0`).links.get('eth0');
+    for (const i of [0, 40, 69]) await handle.netns(`${hub}-${i}`).links.get('eth0');
   } finally {
     await topology.down(t);
     await topology.down(done);

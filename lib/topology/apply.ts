@@ -4,7 +4,8 @@
  */
 import { invalid, NetnsError } from '../errors';
 import { requireNetworkPrivileges } from '../privileges';
-import { createOwned, list as listNamespaces, type Netns } from '../netns';
+import { list as listNamespaces, type Netns } from '../netns';
+import { createManyOwned, deleteMany, type BulkNamespace } from '../bulk';
 import * as registry from '../registry';
 import { natSupported, natTable } from './nat';
 import { nsObject, plan, pool, Phase, type MemberWork, type Step } from './plan';
@@ -83,7 +84,8 @@ class Aborted extends Error {
 }
 
 interface Journal {
-  entries: Array<{ phase: Phase; undo: () => Promise<void> }>;
+  /** `count`: how many creations one entry undoes (a bulk call's namespaces: one entry, many) */
+  entries: Array<{ phase: Phase; undo: () => Promise<void>; count?: number }>;
 }
 
 /** Undoes journal entries, latest phase first; within a phase concurrently. Never stops early. */
@@ -96,7 +98,7 @@ async function rollback(journal: Journal, concurrency: number): Promise<{ count:
     await pool(group, concurrency, async (e) => {
       try {
         await e.undo();
-        count++;
+        count += e.count ?? 1;
       } catch (err) {
         errors.push(err as Error);
       }
@@ -109,73 +111,94 @@ async function rollback(journal: Journal, concurrency: number): Promise<{ count:
 interface MemberContext {
   topology: ResolvedTopology;
   journal: Journal;
-  /** the namespace existed before this `up` call */
-  preexisting(ns: string): boolean;
+  signal?: AbortSignal;
   checkAbort(step: string): void;
   finished(step: string): void;
+  /** namespaces a failed bulk call already removed itself (counted in TopologyError.rolledBack) */
+  rolledBackByBulk(count: number): void;
 }
 
-function memberStep(w: MemberWork): string {
-  return `create namespace ${w.name}`;
+function memberStep(name: string): string {
+  return `create namespace ${name}`;
 }
 
 /**
- * Sets up new template members: namespace, uplink veth (bridge end created with its master and
- * up in the creating message, member end created directly inside the member), addresses, routes.
- *
- * This is the one place the per-namespace work of templates goes through: the bulk fast path
- * (lib/bulk.ts `bulk.createMany`, branch bench) slots in here, taking `items` as they are — the
- * registry markers must be written before it runs, as createOwned() does per namespace below.
- * (`bulk.createMany` takes one host namespace per call: group `items` by `uplink.netns`; a
- * member's `uplink.name`/`peerName`/`bridge` map to its `veth.name`/`peerName`/`bridge`.)
+ * Sets up new template members through the bulk fast path (lib/bulk.ts): per host namespace one
+ * `createMany` call — namespaces, uplink veths (bridge end created with its master and up in the
+ * creating message, member end created directly inside the member with index 2), addresses,
+ * routes — recorded in the registry as one namespace set owned by the topology. The call rolls
+ * itself back on a failure or an abort; once it succeeded, one journal entry undoes all of it
+ * (bridge ends by interface group in one request, then the namespaces, awaited until the kernel
+ * has finished).
  */
 async function createMembers(items: MemberWork[], ctx: MemberContext): Promise<void> {
   const t = ctx.topology;
   const owner: registry.Owner = { topology: t.name };
   const foreign = (ns: string) => t.namespaces.find((n) => n.name === ns)?.existing === true;
-  await pool(items, t.concurrency, async (w) => {
-    ctx.checkAbort(memberStep(w));
-    try {
-      const ns = await createOwned(w.name, { loopbackUp: w.loopbackUp, sysctls: Object.fromEntries(w.sysctls) }, owner);
-      ctx.journal.entries.push({ phase: Phase.Namespaces, undo: () => ns.delete({ missingOk: true }) });
+  const byHost = new Map<string, MemberWork[]>();
+  for (const w of items) {
+    const key = w.uplink?.netns ?? '';
+    if (!byHost.has(key)) byHost.set(key, []);
+    byHost.get(key)!.push(w);
+  }
+  for (const [hostName, works] of byHost) {
+    ctx.checkAbort(memberStep(works[0].name));
+    const host = hostName ? nsObject(hostName) : undefined;
+    // Bridge ends in a namespace the topology does not own carry a registry marker with an index
+    // chosen for them, as the planner's own veths do, so down and gc recognise them as ours.
+    const marked: Array<{ name: string }> = [];
+    const unmarkLinks = () => Promise.all(marked.map((m) => registry.unmarkLink(hostName, m.name)));
+    const bulkItems: BulkNamespace[] = [];
+    for (const w of works) {
+      const item: BulkNamespace = {
+        name: w.name,
+        loopbackUp: w.loopbackUp,
+        sysctls: Object.fromEntries(w.sysctls),
+        addresses: w.addresses,
+        noDad: true,
+        routes: w.routes.map((r) => r.spec),
+      };
       if (w.uplink) {
         const u = w.uplink;
-        const host = nsObject(u.netns);
-        const index = foreign(u.netns) ? registry.chooseIfIndex() : undefined;
-        if (index !== undefined) await registry.markLink(u.netns, u.peerName, index, owner);
-        try {
-          await host.links.add({
-            kind: 'veth',
-            name: u.peerName,
-            master: u.bridge,
-            up: true,
-            ...(u.mtu !== undefined ? { mtu: u.mtu } : {}),
-            ...(index !== undefined ? { index } : {}),
-            peer: { name: u.name, netns: ns, up: true, ...(u.mtu !== undefined ? { mtu: u.mtu } : {}) },
-          });
-        } catch (e) {
-          if (index !== undefined) await registry.unmarkLink(u.netns, u.peerName);
-          throw e;
+        item.veth = { name: u.peerName, peerName: u.name, bridge: u.bridge, ...(u.mtu !== undefined ? { mtu: u.mtu } : {}) };
+        if (foreign(u.netns)) {
+          const index = registry.chooseIfIndex();
+          await registry.markLink(u.netns, u.peerName, index, owner);
+          marked.push({ name: u.peerName });
+          item.veth.hostIndex = index;
         }
-        // Deleting the member would take the pair along, but asynchronously: delete the bridge end
-        // explicitly so a rollback is complete when it returns.
-        if (ctx.preexisting(u.netns)) {
-          ctx.journal.entries.push({
-            phase: Phase.Members,
-            undo: async () => {
-              await host.links.delete(u.peerName, { missingOk: true });
-              if (index !== undefined) await registry.unmarkLink(u.netns, u.peerName);
-            },
-          });
-        }
-        for (const a of w.addresses) await ns.addresses.add(u.name, a, a.includes(':') ? { noDad: true } : {});
       }
-      for (const r of w.routes) await ns.routes.add(r.spec);
-    } catch (e) {
-      throw new StepFailed(memberStep(w), e);
+      bulkItems.push(item);
     }
-    ctx.finished(memberStep(w));
-  });
+    const pending = new Set(works.map((w) => w.name));
+    let group: number;
+    try {
+      ({ group } = await createManyOwned(bulkItems, { ...(host ? { hostNs: host } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}) }, owner, {
+        onChunk: (names) => {
+          for (const n of names) {
+            pending.delete(n);
+            ctx.finished(memberStep(n));
+          }
+        },
+        // The call removed what it made itself; the count is reported with the rest of the rollback.
+        onRolledBack: (count) => ctx.rolledBackByBulk(count),
+      }));
+    } catch (e) {
+      await unmarkLinks();
+      const next = [...pending][0] ?? works[0].name;
+      if (e instanceof NetnsError && e.code === 'ERR_NETNS_ABORTED') throw new Aborted(memberStep(next), ctx.signal ? abortReason(ctx.signal) : e);
+      throw new StepFailed(memberStep(e instanceof NetnsError && e.netns ? e.netns : next), e);
+    }
+    const names = works.map((w) => w.name);
+    ctx.journal.entries.push({
+      phase: Phase.Members,
+      count: names.length,
+      undo: async () => {
+        await deleteMany(names, { missingOk: true, ...(host ? { hostNs: host, group } : {}) });
+        await unmarkLinks();
+      },
+    });
+  }
 }
 
 function abortReason(signal: AbortSignal): unknown {
@@ -217,6 +240,7 @@ export async function up(t: Topology, options: UpOptions = {}): Promise<Topology
   }
 
   const journal: Journal = { entries: [] };
+  let undoneByBulk = 0;
   const changes: string[] = [];
   const total = p.steps.length;
   const checkAbort = (step: string) => {
@@ -234,7 +258,7 @@ export async function up(t: Topology, options: UpOptions = {}): Promise<Topology
       if (phase === Phase.Members) {
         await createMembers(
           group.map((s) => s.member!),
-          { topology: r, journal, preexisting: (ns) => p.present.has(ns), checkAbort, finished },
+          { topology: r, journal, ...(signal ? { signal } : {}), checkAbort, finished, rolledBackByBulk: (n) => (undoneByBulk += n) },
         );
         continue;
       }
@@ -250,6 +274,7 @@ export async function up(t: Topology, options: UpOptions = {}): Promise<Topology
     }
   } catch (e) {
     const rb = await rollback(journal, r.concurrency);
+    rb.count += undoneByBulk;
     const left = rb.errors.length ? `; ${rb.errors.length} undo step(s) failed (${rb.errors.map((x) => x.message).join('; ')}): gc() collects what is left once this process exits` : '';
     if (rb.errors.length === 0 && prev === undefined) await registry.removeTopology(r.name);
     else if (prev) await registry.writeTopology(prev);
@@ -305,6 +330,8 @@ export async function down(t: Topology, options: DownOptions = {}): Promise<Down
 
   const markers = (await registry.listNamespaceMarkers()).filter((m) => m.marker && registry.sameOwner(m.marker.owner, owner));
   const ours = new Set(markers.map((m) => m.name));
+  // Names known only from a namespace set: their set is pruned at the end, never unmarked by name.
+  const ownFile = new Set(markers.filter((m) => !m.marker!.set).map((m) => m.name));
   for (const n of r.namespaces) if (!n.existing && present.has(n.name) && !ours.has(n.name)) result.kept.push(n.name);
   const linkMarkers = (await registry.listLinkMarkers()).filter((m) => m.marker && registry.sameOwner(m.marker.owner, owner));
   const natMarkers = (await registry.listNatMarkers()).filter((m) => m.marker && registry.sameOwner(m.marker.owner, owner));
@@ -352,10 +379,12 @@ export async function down(t: Topology, options: DownOptions = {}): Promise<Down
       await nsObject(name).delete({ missingOk: true });
       result.namespaces.push(name);
       tick(`delete namespace ${name}`);
-    } else {
+    } else if (ownFile.has(name)) {
       await registry.unmarkNamespace(name);
     }
   });
+  // The namespace sets of its templates (bulk-created members) are empty now: forget them.
+  registry.pruneNamespaceSets((set) => registry.sameOwner(set.owner, owner));
   await registry.removeTopology(r.name);
   return result;
 }

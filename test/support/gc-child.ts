@@ -1,10 +1,14 @@
 // Child process for the gc test: makes namespaces the ways a program does, then hangs so the test
-// can SIGKILL it. argv: JSON { plain: string[], persist: string, done: Topology, interrupted: Topology, stopAt: number }
-import { netns, topology, type Topology } from '../../lib/index';
+// can SIGKILL it. argv: JSON { plain: string[], persist: string, bulk?: string[], bulkPersist?: string[],
+// done: Topology, interrupted: Topology, stopAt: number }
+import { bulk, netns, topology, type Topology } from '../../lib/index';
 
 interface Orders {
   plain: string[];
   persist: string;
+  /** made with bulk.createMany (no veths), owned by this process / persistent */
+  bulk?: string[];
+  bulkPersist?: string[];
   done: Topology;
   interrupted: Topology;
   stopAt: number;
@@ -14,7 +18,15 @@ async function main(): Promise<void> {
   const o = JSON.parse(process.argv[2]) as Orders;
   for (const n of o.plain) await netns.create(n);
   await netns.create(o.persist, { persist: true });
+  if (o.bulk) await bulk.createMany(o.bulk.map((name) => ({ name })), {});
+  if (o.bulkPersist) await bulk.createMany(o.bulkPersist.map((name) => ({ name })), { persist: true });
   await topology.up(o.done);
+  if (o.stopAt === 0) {
+    // Nothing of `interrupted`: just wait to be killed.
+    process.stdout.write('READY\n');
+    setInterval(() => undefined, 1000);
+    return;
+  }
   await topology.up(o.interrupted, {
     onProgress: (p) => {
       if (p.done === o.stopAt) {
