@@ -3,13 +3,34 @@
  * descriptors are its own). Prints {"ms": ...}: the time of the library calls alone (node's own
  * start-up, ~50 ms, is not the library's cost and is excluded; the harness also records wall time).
  *
- *   node kit-peer.js bulk|perop setup    HOST PREFIX N GATEWAY IPV6OFF GROUP
- *   node kit-peer.js bulk|perop teardown HOST PREFIX N GROUP
+ *   node kit-peer.js bulk|perop|topology setup    HOST PREFIX N GATEWAY IPV6OFF GROUP
+ *   node kit-peer.js bulk|perop|topology teardown HOST PREFIX N GROUP
+ *
+ * `topology` is the same scenario as a declarative topology: the host declared `existing` (the
+ * harness made it) with its bridge, and one template of N members; `up`, then `down` and the same
+ * wait for the kernel as the other peers.
  */
-import { bulk, netns } from '../lib/index';
+import { bulk, netns, topology, type Topology } from '../lib/index';
 
 function address(i: number): string {
   return `10.10.${i >> 8}.${i & 255}/16`;
+}
+
+function asTopology(hostName: string, prefix: string, n: number, gateway: string, ipv6off: boolean): Topology {
+  return {
+    name: `bench-${prefix}`.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 32),
+    namespaces: [{ name: hostName, existing: true, bridges: [{ name: 'br0' }] }],
+    templates: [
+      {
+        count: n,
+        name: `${prefix}{i+1}`,
+        uplink: { name: 'eth0', peerName: `${prefix}{i+1}`, netns: hostName, bridge: 'br0' },
+        addresses: [{ pool: '10.10.0.0/16', start: 1 }],
+        routes: [{ to: 'default', via: gateway }],
+        ...(ipv6off ? { ipv6: false } : {}),
+      },
+    ],
+  };
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -22,7 +43,9 @@ async function main(argv: string[]): Promise<void> {
     const gateway = argv[5];
     const ipv6off = argv[6] === '1';
     const group = Number(argv[7]);
-    if (style === 'bulk') {
+    if (style === 'topology') {
+      await topology.up(asTopology(hostName, prefix, n, gateway, ipv6off));
+    } else if (style === 'bulk') {
       await bulk.createMany(
         names.map((name, k) => ({
           name,
@@ -42,7 +65,12 @@ async function main(argv: string[]): Promise<void> {
     }
   } else {
     const group = Number(argv[5]);
-    if (style === 'bulk') {
+    if (style === 'topology') {
+      const watch = await bulk.watchCleanup(names);
+      // down needs only the name and the declared namespaces' shape, not the gateway.
+      await topology.down(asTopology(hostName, prefix, n, '10.10.255.254', false));
+      await watch.wait(600000);
+    } else if (style === 'bulk') {
       // NK_BENCH_NOGROUP=1: release the namespaces only and let the kernel's netns cleanup take the veths.
       await bulk.deleteMany(names, process.env.NK_BENCH_NOGROUP ? { timeoutMs: 600000 } : { hostNs: host, group, timeoutMs: 600000 });
     } else {

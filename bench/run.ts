@@ -11,7 +11,7 @@
  *   BENCH_N=100,1000      namespace counts
  *   BENCH_RUNS=5          runs per peer and setting, alternating between peers
  *   BENCH_SYSCTLS=default,ipv6off
- *   BENCH_PEERS=kit-bulk,kit-perop,c-libnl,ip,ip-batch,pyroute2-netns,pyroute2-pushns
+ *   BENCH_PEERS=kit-bulk,kit-topology,kit-perop,c-libnl,ip,ip-batch,pyroute2-netns,pyroute2-pushns
  *   BENCH_OUT=bench/last-run   where the markdown table and the JSON samples go
  *   BENCH_REPORT=file.json     only print the table of an earlier run's samples
  * Quick run: `npm run bench -- BENCH_N=50 BENCH_RUNS=1`
@@ -31,7 +31,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const NS_LIST = (process.env.BENCH_N ?? '100,1000').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MODES = (process.env.BENCH_SYSCTLS ?? 'default,ipv6off').split(',') as Array<'default' | 'ipv6off'>;
-const ALL_PEERS = ['kit-bulk', 'kit-perop', 'c-libnl', 'ip', 'ip-batch', 'pyroute2-netns', 'pyroute2-pushns'] as const;
+const ALL_PEERS = ['kit-bulk', 'kit-topology', 'kit-perop', 'c-libnl', 'ip', 'ip-batch', 'pyroute2-netns', 'pyroute2-pushns'] as const;
 type Peer = (typeof ALL_PEERS)[number];
 const PEERS = (process.env.BENCH_PEERS ?? ALL_PEERS.join(',')).split(',') as Peer[];
 const OUT = path.resolve(ROOT, process.env.BENCH_OUT ?? 'bench/last-run');
@@ -168,8 +168,9 @@ async function setup(peer: Peer, host: string, prefix: string, n: number, ipv6of
   const kit = path.join(ROOT, 'dist', 'bench', 'kit-peer.js');
   switch (peer) {
     case 'kit-bulk':
+    case 'kit-topology':
     case 'kit-perop': {
-      const m = await measure(process.execPath, [kit, peer === 'kit-bulk' ? 'bulk' : 'perop', 'setup', host, prefix, String(n), GATEWAY, v6, String(GROUP)]);
+      const m = await measure(process.execPath, [kit, peer.slice(4), 'setup', host, prefix, String(n), GATEWAY, v6, String(GROUP)]);
       return { ...m, ms: (JSON.parse(m.stdout) as { ms: number }).ms };
     }
     case 'c-libnl':
@@ -186,9 +187,9 @@ async function setup(peer: Peer, host: string, prefix: string, n: number, ipv6of
 
 async function teardown(peer: Peer, host: string, prefix: string, n: number): Promise<Measured> {
   const kit = path.join(ROOT, 'dist', 'bench', 'kit-peer.js');
-  if (peer === 'kit-bulk' || peer === 'kit-perop') {
-    // These wait for the kernel themselves (deleteMany; watchCleanup for the plain API).
-    const m = await measure(process.execPath, [kit, peer === 'kit-bulk' ? 'bulk' : 'perop', 'teardown', host, prefix, String(n), String(GROUP)]);
+  if (peer === 'kit-bulk' || peer === 'kit-topology' || peer === 'kit-perop') {
+    // These wait for the kernel themselves (deleteMany; watchCleanup for the others).
+    const m = await measure(process.execPath, [kit, peer.slice(4), 'teardown', host, prefix, String(n), String(GROUP)]);
     return { ...m, ms: (JSON.parse(m.stdout) as { ms: number }).ms };
   }
   // The others return as soon as the names are gone; the harness then waits, the same way
