@@ -249,6 +249,8 @@ export interface CreateManyHooks {
   onChunk?: (names: string[]) => void;
   /** how many namespaces a failed or aborted call removed again, before it rejects */
   onRolledBack?: (count: number) => void;
+  /** host ends in a namespace the owner does not own (their `hostIndex` chosen), recorded with the set */
+  links?: registry.SetLink[];
 }
 
 /**
@@ -277,7 +279,7 @@ export async function createManyOwned(items: BulkNamespace[], options: CreateMan
   // registry this process may not write never blocks the work: it goes ahead unrecorded.
   let set: string | undefined;
   try {
-    set = registry.markNamespaceSet(planned.map((p) => p.name), owner);
+    set = registry.markNamespaceSet(planned.map((p) => p.name), owner, hooks.links);
   } catch {
     set = undefined;
   }
@@ -422,10 +424,13 @@ export async function deleteMany(names: string[], options: DeleteManyOptions = {
   if (options.timeoutMs !== undefined) validate.integer(options.timeoutMs, 'timeoutMs', 1, 3600000);
   if (options.signal?.aborted) throw abortError(options.signal);
   await removePaths(paths, options, (n) => options.onProgress?.({ done: n, total: paths.length, step: 'release' }));
-  // Sets of this process (and persistent ones) whose namespaces are all gone now are forgotten;
-  // those of other live processes stay theirs, and gc() drops those of dead ones.
+  // Sets whose namespaces are all gone now are forgotten: this process's, persistent ones, and
+  // those of processes that have exited (a harness that creates in one process and deletes in
+  // another). Those of other live processes stay theirs; topologies' go with `down`.
   try {
-    registry.pruneNamespaceSets((set) => registry.ownedByThisProcess(set) || 'persist' in set.owner);
+    await registry.pruneNamespaceSets(
+      (set) => registry.ownedByThisProcess(set) || 'persist' in set.owner || ('pid' in set.owner && registry.processGone(set.owner)),
+    );
   } catch {
     // A registry we may not read or write: nothing of ours is recorded there.
   }

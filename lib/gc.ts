@@ -58,6 +58,8 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   const present = new Set((await listNamespaces()).map((n) => n.name!));
   const nsObject = (name: string) => new Netns(name, path.join(RUN_DIR, name), false);
 
+  // Sets with an entry that could not be handled: kept for the next gc.
+  const failedSets = new Set<string>();
   // Links and NAT tables first: they live in namespaces we keep, and must go synchronously.
   for (const m of await registry.listLinkMarkers()) {
     if (!mine(m.netns)) continue;
@@ -74,11 +76,13 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
           await nsObject(m.netns).links.delete(m.name, { missingOk: true });
         } catch (e) {
           report.errors.push(`link ${m.name} (${m.netns}): ${(e as Error).message}`);
+          if (m.marker.set) failedSets.add(m.marker.set);
           continue;
         }
       }
     } else report.staleMarkers++;
-    if (!dryRun) await registry.unmarkLink(m.netns, m.name);
+    // A set's entry goes with its set (below).
+    if (!dryRun && !m.marker.set) await registry.unmarkLink(m.netns, m.name);
   }
 
   for (const m of await registry.listNatMarkers()) {
@@ -114,7 +118,6 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   for (const m of nsMarkers) {
     if (m.marker && (newest.get(m.name) ?? '') < m.marker.created) newest.set(m.name, m.marker.created);
   }
-  const failedSets = new Set<string>();
   for (const m of nsMarkers) {
     if (!mine(m.name)) continue;
     // A set entry is dropped with its whole set (below), never by name: the name's own marker

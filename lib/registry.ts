@@ -11,6 +11,7 @@
  *   /run/netns-kit/topologies/NAME.json  a topology: its `up` process and whether `up` completed
  *   /run/netns-kit/sets/ID               many namespaces made in one go (bulk.createMany, topology
  *                                        templates): one file for the whole set, not one per namespace
+ *                                        (with their veth ends in namespaces the owner does not own)
  *
  * Every marker is written BEFORE the kernel object is created and removed AFTER it is deleted, so
  * a crash at any moment leaves at worst a marker without an object (gc drops the marker), never
@@ -48,6 +49,15 @@ export interface LinkMarker {
   owner: Owner;
   created: string;
   /** the interface index we asked the kernel for: the link is ours only if it still has it */
+  index: number;
+  /** the namespace set (sets/ID) this entry comes from; absent for a marker file of its own */
+  set?: string;
+}
+
+/** A link a namespace set's call creates in a namespace it does not own (a member's bridge end). */
+export interface SetLink {
+  netns: string;
+  name: string;
   index: number;
 }
 
@@ -276,6 +286,7 @@ interface SetHead {
   owner: Owner;
   created: string;
   names: string[];
+  links?: SetLink[];
 }
 
 export interface NamespaceSet {
@@ -284,6 +295,8 @@ export interface NamespaceSet {
   created: string;
   names: Set<string>;
   inodes: Map<string, number>;
+  /** links in namespaces the owner does not own, recorded with the set (they die with its namespaces) */
+  links: SetLink[];
   mtimeMs: number;
 }
 
@@ -297,7 +310,7 @@ function parseSet(id: string, text: string, mtimeMs: number): NamespaceSet | und
   try {
     const head = JSON.parse(lines[0]) as SetHead;
     if (head.kind !== 'netns-set' || !Array.isArray(head.names)) return undefined;
-    const set: NamespaceSet = { id, owner: head.owner, created: head.created, names: new Set(head.names), inodes: new Map(), mtimeMs };
+    const set: NamespaceSet = { id, owner: head.owner, created: head.created, names: new Set(head.names), inodes: new Map(), links: head.links ?? [], mtimeMs };
     for (const line of lines.slice(1)) {
       // A line cut short by a crash is the last one: what it held was never confirmed.
       let v: { inodes?: Record<string, number> };
@@ -356,12 +369,15 @@ function setEntry(set: NamespaceSet, name: string): NamespaceMarker {
   return m;
 }
 
-/** Records that we are about to create every namespace in `names` for `owner`; returns the set's id. */
-export function markNamespaceSet(names: string[], owner: Owner): string {
+/**
+ * Records that we are about to create every namespace in `names` for `owner` (and `links`, veth
+ * ends of theirs in namespaces the owner does not own, with their chosen indexes); returns the set's id.
+ */
+export function markNamespaceSet(names: string[], owner: Owner, links: SetLink[] = []): string {
   const dir = dirs.sets();
   ensureDir(dir);
   const id = `${process.pid}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-  const head: SetHead = { kind: 'netns-set', owner, created: new Date().toISOString(), names };
+  const head: SetHead = { kind: 'netns-set', owner, created: new Date().toISOString(), names, ...(links.length ? { links } : {}) };
   const file = path.join(dir, id);
   const tmp = `${file}.tmp`;
   writeFileSync(tmp, JSON.stringify(head) + '\n', { mode: 0o644 });
@@ -406,10 +422,10 @@ export function listNamespaceSets(): NamespaceSet[] {
  * by a namespace of that name somebody made later (another inode). Sets this process is still
  * filling are never dropped. Returns how many were dropped.
  */
-export function pruneNamespaceSets(which: (set: NamespaceSet) => boolean): number {
+export async function pruneNamespaceSets(which: (set: NamespaceSet) => boolean | Promise<boolean>): Promise<number> {
   let dropped = 0;
   for (const set of loadSets()) {
-    if (setsInFlight.has(set.id) || !which(set)) continue;
+    if (setsInFlight.has(set.id) || !(await which(set))) continue;
     const alive = [...set.names].some((name) => {
       let ino: number;
       try {
@@ -440,8 +456,20 @@ export async function markLink(netns: string, name: string, index: number, owner
   writeMarker(path.join(dirs.links(netns), fileName(name)), m);
 }
 
+/** The marker of link `name` in `netns`: its own file, or a namespace set's entry; the newest wins. */
 export async function readLinkMarker(netns: string, name: string): Promise<LinkMarker | undefined> {
-  return readJson<LinkMarker>(path.join(dirs.links(netns), fileName(name)));
+  let best = await readJson<LinkMarker>(path.join(dirs.links(netns), fileName(name)));
+  for (const set of loadSets()) {
+    for (const l of set.links) {
+      if (l.netns !== netns || l.name !== name) continue;
+      if (!best || set.created > best.created) best = setLinkEntry(set, l);
+    }
+  }
+  return best;
+}
+
+function setLinkEntry(set: NamespaceSet, l: SetLink): LinkMarker {
+  return { kind: 'link', netns: l.netns, name: l.name, owner: set.owner, created: set.created, index: l.index, set: set.id };
 }
 
 export async function unmarkLink(netns: string, name: string): Promise<void> {
@@ -459,6 +487,9 @@ export async function listLinkMarkers(): Promise<Array<{ netns: string; name: st
       if (!st) continue;
       out.push({ netns: ns, name, marker: await readJson<LinkMarker>(file), ageMs: Date.now() - st.mtimeMs });
     }
+  }
+  for (const set of loadSets()) {
+    for (const l of set.links) out.push({ netns: l.netns, name: l.name, marker: setLinkEntry(set, l), ageMs: Date.now() - set.mtimeMs });
   }
   return out;
 }

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { bulk, netns, NetnsError, type BulkNamespace, type Netns } from '../lib/index';
 import { registryDir } from '../lib/registry';
-import { ifName, ipJson, nsName, Sandbox } from './support/sandbox';
+import { ifName, ipJson, NS_PREFIX, nsName, Sandbox, setsNaming } from './support/sandbox';
 
 const sb = new Sandbox();
 /** Names a test asked createMany for: removed after each test whatever happened. */
@@ -37,13 +37,9 @@ function plan(n: number, tag: string): BulkNamespace[] {
   return items;
 }
 
-/** Namespace set files in the registry. */
-function sets(): string[] {
-  try {
-    return readdirSync(path.join(registryDir(), 'sets')).filter((f) => !f.endsWith('.tmp')).sort();
-  } catch {
-    return [];
-  }
+/** Set files of this file's namespaces with tag `tag` (see plan()). */
+function sets(tag: string): string[] {
+  return setsNaming(`${NS_PREFIX}${tag}`);
 }
 
 function existing(names: string[]): string[] {
@@ -115,7 +111,6 @@ describe('bulk.createMany / deleteMany', () => {
     const host = await hostWithBridge();
     const items = plan(20, 'bc');
     const decoy = await netns.create(items[13].name);
-    const setsBefore = sets();
     try {
       const err = await bulk.createMany(items, { hostNs: host }).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(NetnsError);
@@ -123,7 +118,7 @@ describe('bulk.createMany / deleteMany', () => {
       expect(existing(items.map((i) => i.name))).toEqual([items[13].name]);
       expect(mountsOf(items.filter((_, k) => k !== 13).map((i) => i.name))).toEqual([]);
       expect(extraHostLinks(host)).toEqual([]);
-      expect(sets()).toEqual(setsBefore);
+      expect(sets('bc')).toEqual([]);
       // The decoy is untouched: still only its own lo.
       expect(ipJson<Array<{ ifname: string }>>(decoy, 'link', 'show').map((l) => l.ifname)).toEqual(['lo']);
     } finally {
@@ -134,7 +129,6 @@ describe('bulk.createMany / deleteMany', () => {
   test('a namespace name taken by somebody else half-way: EEXIST, everything of the call rolled back, the other untouched', async () => {
     const host = await hostWithBridge();
     const items = plan(80, 'bh');
-    const setsBefore = sets();
     let decoyMade = false;
     const err = await bulk
       .createMany(items, {
@@ -155,7 +149,7 @@ describe('bulk.createMany / deleteMany', () => {
       expect(existing(items.map((i) => i.name))).toEqual([items[79].name]);
       expect(mountsOf(items.slice(0, 79).map((i) => i.name))).toEqual([]);
       expect(extraHostLinks(host)).toEqual([]);
-      expect(sets()).toEqual(setsBefore);
+      expect(sets('bh')).toEqual([]);
     } finally {
       execFileSync('ip', ['netns', 'del', items[79].name]);
     }
@@ -164,9 +158,8 @@ describe('bulk.createMany / deleteMany', () => {
   test('recorded as one set file for the call (names, then inodes), forgotten by deleteMany; hostIndex, noDad, no hostNs without veths', async () => {
     const host = await hostWithBridge();
     const items = plan(5, 'bs').map((it, k) => ({ ...it, veth: { ...it.veth!, hostIndex: 4000 + k }, addresses: [...it.addresses!, `fd77::${k + 1}/64`], noDad: true }));
-    const setsBefore = new Set(sets());
     const r = await bulk.createMany(items, { hostNs: host });
-    const added = sets().filter((f) => !setsBefore.has(f));
+    const added = sets('bs');
     expect(added).toHaveLength(1);
     const lines = readFileSync(path.join(registryDir(), 'sets', added[0]), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ kind: 'netns-set', owner: { pid: process.pid }, names: items.map((i) => i.name) });
@@ -181,7 +174,7 @@ describe('bulk.createMany / deleteMany', () => {
     expect(v6[0].addr_info.find((a) => a.local === 'fd77::3')?.tentative).toBeUndefined();
 
     await bulk.deleteMany(items.map((i) => i.name), { hostNs: host, group: r.group });
-    expect(sets().filter((f) => !setsBefore.has(f))).toEqual([]);
+    expect(sets('bs')).toEqual([]);
 
     // Without veths no host namespace is needed; with one it is.
     const bare = plan(2, 'bn').map((it) => ({ name: it.name, addresses: ['10.78.0.1/32'] }));

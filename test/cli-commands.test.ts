@@ -103,12 +103,24 @@ test('list shows namespaces with their links and addresses, as a table and as JS
 
 const execIp = (args: string[]) => execFileSyncChild('ip', args);
 
-test('status --watch redraws on namespace and link changes, and Ctrl-C ends it with exit 0', async () => {
+test('status --watch redraws on namespace and link changes (while unrelated namespaces churn), and Ctrl-C ends it with exit 0', async () => {
   const prefix = `nkt-${process.env.NK_TEST_RUN ?? 'x'}-sw${process.pid % 1000}-`;
   const a = `${prefix}a`;
   const b = `${prefix}b`;
   execIp(['netns', 'add', a]);
   let running: { kill(signal: NodeJS.Signals): boolean } | undefined;
+  // A busy machine: namespaces that --match does not select appear and vanish every few ms. They
+  // must neither postpone the redraw forever (a debounce reset by every event did) nor be shown.
+  let churning = true;
+  const churn = (async () => {
+    const alive: Array<Awaited<ReturnType<typeof netns.create>>> = [];
+    for (let k = 0; churning; k++) {
+      alive.push(await netns.create(`nkt-${process.env.NK_TEST_RUN ?? 'x'}-churn${process.pid % 1000}-${k}`));
+      if (alive.length > 4) await alive.shift()!.delete();
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    for (const other of alive) await other.delete();
+  })();
   try {
     const child = spawnChild(process.execPath, [pathJoin(__dirname, '..', 'bin', 'netns-kit.js'), 'status', '--match', prefix, '--watch', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     running = child;
@@ -148,6 +160,8 @@ test('status --watch redraws on namespace and link changes, and Ctrl-C ends it w
     const code = await new Promise<number | null>((r) => child.on('close', r));
     expect(code).toBe(0);
   } finally {
+    churning = false;
+    await churn;
     running?.kill('SIGKILL'); // a failed assertion must not leave the watcher running
     execIp(['netns', 'del', a]);
     try {

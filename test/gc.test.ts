@@ -2,12 +2,12 @@
 // gc removes exactly its leftovers and leaves alone what netns-kit did not create, what was
 // persisted, what belongs to a completed topology and what belongs to a living process.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { bulk, gc, netns, topology, type Topology } from '../lib/index';
 import { registryDir } from '../lib/registry';
-import { ipJson, nsName, RUN, Sandbox } from './support/sandbox';
+import { ipJson, NS_PREFIX, nsName, RUN, Sandbox, setsNaming } from './support/sandbox';
 
 const sb = new Sandbox();
 // Only this file's objects: other test files (the crash tests) run gc concurrently on theirs.
@@ -92,16 +92,15 @@ test('gc removes what a killed process left, and nothing else', async () => {
 test('namespaces of bulk.createMany: collected once their process died (one set file, not a file each); persist: true kept', async () => {
   const made = Array.from({ length: 40 }, () => nsName('gcbulk'));
   const kept = Array.from({ length: 3 }, () => nsName('gcbkeep'));
-  const sets = () => readdirSync(path.join(registryDir(), 'sets')).filter((f) => !f.endsWith('.tmp'));
-  const before = new Set(sets());
+  const sets = () => [...setsNaming(`${NS_PREFIX}gcbulk`), ...setsNaming(`${NS_PREFIX}gcbkeep`)];
+  expect(sets()).toEqual([]);
   const done: Topology = { name: `nkt-${RUN}-gcb${randomBytes(2).toString('hex')}` };
   await runChild({ plain: [], persist: nsName('gcp4'), bulk: made, bulkPersist: kept, done, interrupted: { name: `nkt-${RUN}-gcbi${randomBytes(2).toString('hex')}` }, stopAt: 0 });
   try {
     const live = new Set((await netns.list()).map((n) => n.name));
     for (const n of [...made, ...kept]) expect(live).toContain(n);
     // Two sets of the child's (one per call), no marker file per namespace.
-    const added = sets().filter((f) => !before.has(f));
-    expect(added).toHaveLength(2);
+    expect(sets()).toHaveLength(2);
     for (const n of made) expect(existsSync(path.join(registryDir(), 'netns', n))).toBe(false);
     // A same-named namespace made by somebody else after the owner died is not collected.
     execFileSync('ip', ['netns', 'del', made[7]]);
@@ -114,10 +113,10 @@ test('namespaces of bulk.createMany: collected once their process died (one set 
     for (const n of made) expect(after.has(n)).toBe(n === made[7]);
     for (const n of kept) expect(after).toContain(n);
     // The dead process's set is gone; the persistent one stays until its namespaces are deleted.
-    const left = sets().filter((f) => !before.has(f));
-    expect(left).toHaveLength(1);
+    expect(sets()).toEqual(setsNaming(`${NS_PREFIX}gcbkeep`));
+    expect(sets()).toHaveLength(1);
     await bulk.deleteMany(kept);
-    expect(sets().filter((f) => !before.has(f))).toEqual([]);
+    expect(sets()).toEqual([]);
   } finally {
     execFileSync('ip', ['netns', 'del', made[7]]);
     await bulk.deleteMany(kept, { missingOk: true });

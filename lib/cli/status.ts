@@ -2,6 +2,8 @@
 import path from 'node:path';
 import { netns, topology, type TopologyStatus } from '../index';
 import { Netns, RUN_DIR } from '../netns';
+import { liveStatus } from '../topology/status';
+import { resolve } from '../topology/validate';
 import type { NetworkWatch } from '../watch';
 import { expectPositionals, parseArgs } from './args';
 import type { Command } from './command';
@@ -75,8 +77,7 @@ Equivalent to: \`ip -n NS link\`, \`ip -n NS addr\`, \`ip -n NS route\`, \`nft l
     const t = file ? await topology.load(file) : undefined;
     const prefix = a.options.match as string | undefined;
     const show = async (): Promise<{ code: number; names: string[] }> => {
-      const st = await topology.status(t);
-      if (prefix !== undefined) st.namespaces = st.namespaces.filter((n) => n.name.startsWith(prefix));
+      const st = t ? await topology.status(t) : await liveStatus(prefix === undefined ? undefined : (n) => n.startsWith(prefix));
       const code = t && !st.matches ? EXIT.MISMATCH : EXIT.OK;
       const names = st.namespaces.filter((n) => n.exists).map((n) => n.name);
       if (a.options.json) {
@@ -98,29 +99,39 @@ Equivalent to: \`ip -n NS link\`, \`ip -n NS addr\`, \`ip -n NS route\`, \`nft l
     const first = await show();
     if (!a.options.watch) return first.code;
     ctx.signalEndsNormally = true;
-    await watchAndRedraw(show, first.names, ctx.signal);
+    // Which namespaces' appearing or disappearing matters: the topology's, or those --match selects.
+    // (templates expanded: resolve() gives every member's name)
+    const declared = t ? new Set(resolve(t).namespaces.map((n) => n.name)) : undefined;
+    const relevant = (name: string) => (declared ? declared.has(name) : prefix === undefined || name.startsWith(prefix));
+    await watchAndRedraw(show, first.names, relevant, ctx.signal);
     return EXIT.OK;
   },
 };
 
 /**
  * `status --watch`: subscribes to namespaces appearing and disappearing (`ip netns monitor`) and to
- * link, address and route events in every namespace shown (`ip -n NS monitor`), and redraws after
- * each burst of changes (coalesced over 200 ms). Ends when `signal` aborts (Ctrl-C).
+ * link, address and route events in every namespace shown (`ip -n NS monitor`), and redraws at
+ * most 200 ms after a change (changes within those 200 ms share one drawing). Only namespaces
+ * `relevant` accepts count: on a busy machine other namespaces come and go all the time, and a
+ * redraw postponed by every such event would never happen. Ends when `signal` aborts (Ctrl-C).
  */
-async function watchAndRedraw(show: () => Promise<{ names: string[] }>, initial: string[], signal: AbortSignal): Promise<void> {
+async function watchAndRedraw(show: () => Promise<{ names: string[] }>, initial: string[], relevant: (name: string) => boolean, signal: AbortSignal): Promise<void> {
   const subs = new Map<string, NetworkWatch>();
   let timer: NodeJS.Timeout | undefined;
   let drawing = Promise.resolve();
   const redraw = () => {
-    clearTimeout(timer);
+    if (timer) return; // a drawing is already due: it will show this change too
     timer = setTimeout(() => {
+      timer = undefined;
       drawing = drawing.then(async () => follow((await show()).names)).catch(() => undefined);
     }, 200);
   };
-  const drain = async (w: AsyncIterable<unknown>) => {
+  const drain = async (w: AsyncIterable<object>, filter?: (name: string) => boolean) => {
     try {
-      for await (const _event of w) redraw();
+      for await (const event of w) {
+        const name = 'name' in event && typeof event.name === 'string' ? event.name : undefined;
+        if (!filter || name === undefined || filter(name)) redraw();
+      }
     } catch {
       redraw(); // the namespace went away: the next drawing shows it
     }
@@ -141,7 +152,7 @@ async function watchAndRedraw(show: () => Promise<{ names: string[] }>, initial:
   };
   follow(initial);
   const namespaces = netns.watch({ signal });
-  void drain(namespaces);
+  void drain(namespaces, relevant);
   await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
   clearTimeout(timer);
   await Promise.all([...subs.values()].map((w) => w.close()));

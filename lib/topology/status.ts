@@ -80,22 +80,28 @@ async function live(name: string, present: Set<string>, table: string | undefine
 }
 
 /**
+ * Live namespaces in /run/netns (those `only` accepts, default all) with their links, addresses and
+ * routes: `status()` without a topology. `netns-kit status --match PREFIX` passes a filter, so a
+ * busy machine's other namespaces are not even looked at.
+ */
+export async function liveStatus(only: (name: string) => boolean = () => true): Promise<TopologyStatus> {
+  const present = new Set((await listNamespaces()).map((n) => n.name!));
+  const names = [...present].filter(only).sort();
+  const byName = new Map<string, NamespaceStatus>();
+  await pool(names, 8, async (n) => {
+    byName.set(n, await live(n, present, undefined));
+  });
+  return { namespaces: names.map((n) => byName.get(n)!) };
+}
+
+/**
  * Live namespaces with their links, addresses, routes and NAT rules. With a topology: only its
  * namespaces, plus `matches` and `differences`. Without: every namespace in /run/netns.
  * Equivalent to: `ip netns list` + `ip -n NS link/addr/route` + `nft list table inet nk_NAME`.
  */
 export async function status(t?: Topology): Promise<TopologyStatus> {
+  if (t === undefined) return liveStatus();
   const present = new Set((await listNamespaces()).map((n) => n.name!));
-  if (t === undefined) {
-    const out: NamespaceStatus[] = [];
-    const names = [...present].sort();
-    const byName = new Map<string, NamespaceStatus>();
-    await pool(names, 8, async (n) => {
-      byName.set(n, await live(n, present, undefined));
-    });
-    for (const n of names) out.push(byName.get(n)!);
-    return { namespaces: out };
-  }
   const r = resolve(t);
   const p = await plan(r);
   const record = await registry.readTopology(r.name);

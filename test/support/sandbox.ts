@@ -5,8 +5,11 @@
  */
 import { execFileSync, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { netns, type Netns } from '../../lib/index';
+import { registryDir } from '../../lib/registry';
 
 const execFileP = promisify(execFile);
 
@@ -20,6 +23,30 @@ let counter = 0;
 /** A fresh namespace name: nkt-RUN-TAG-N */
 export function nsName(tag: string): string {
   return `${NS_PREFIX}${tag}-${process.pid % 1000}-${counter++}`;
+}
+
+/**
+ * Namespace set files in the registry (lib/registry.ts) naming a namespace that starts with
+ * `prefix`: test files run in parallel, so a test looks only at the sets of its own names.
+ */
+export function setsNaming(prefix: string): string[] {
+  const dir = path.join(registryDir(), 'sets');
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => !f.endsWith('.tmp'));
+  } catch {
+    return [];
+  }
+  return files
+    .filter((f) => {
+      try {
+        const head = JSON.parse(readFileSync(path.join(dir, f), 'utf8').split('\n')[0]) as { names?: string[] };
+        return (head.names ?? []).some((n) => n.startsWith(prefix));
+      } catch {
+        return false;
+      }
+    })
+    .sort();
 }
 
 /** A fresh interface name of at most 15 bytes: TAG + short random suffix. */
