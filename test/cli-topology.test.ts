@@ -111,7 +111,8 @@ test('up, up again, status, graph, break it, status differs, down: output, exit 
   expect(differsJson.code).toBe(4);
   expect(JSON.parse(differsJson.stdout)).toMatchObject({ matches: false });
 
-  const down = await cli(['down', file], { env });
+  // --wait: returns once the kernel has finished tearing the namespaces down
+  const down = await cli(['down', file, '--wait'], { env });
   expect(down.code).toBe(0);
   expect(down.stdout).toBe(`topology ${name} is down: removed 4 namespaces in ${/in (\S+ m?s)/.exec(down.stdout)?.[1]}\n`);
   expect(live(`${NS_PREFIX}t1-`)).toEqual([]);

@@ -115,10 +115,14 @@ test('a template whose bridge is in an existing namespace: members on the bulk p
 
     expect((await topology.up(t)).changes).toEqual([]);
     expect((await topology.status(t)).matches).toBe(true);
+    // Listing the outer namespace's links made the kernel give each member an id there.
+    expect(ipJson<unknown[]>(outer, 'netns', 'list-id').length).toBeGreaterThanOrEqual(40);
   } finally {
-    const r = await topology.down(t);
+    const r = await topology.down(t, { wait: true });
     expect(r.namespaces.length).toBe(40);
   }
+  // wait: the kernel has finished: the members' ids in the outer namespace are gone already.
+  expect(ipJson<unknown[]>(outer, 'netns', 'list-id')).toEqual([]);
   expect(ipJson<IpLink[]>(outer, 'link', 'show').map((l) => l.ifname).sort()).toEqual(['keep0', 'lo']);
   expect(sets()).toEqual([]);
   expect(existsSync(path.join(registryDir(), 'links', outer.name!))).toBe(false);

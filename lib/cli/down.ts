@@ -9,14 +9,19 @@ import { duration, printJson, ProgressReporter } from './output';
 export const downCommand: Command = {
   name: 'down',
   summary: 'Remove what a topology file created (namespaces, links, NAT tables), and nothing else.',
-  usage: ['down FILE [--json]'],
+  usage: ['down FILE [--wait] [--json]'],
   description: `
 Deletes the namespaces the topology created (their links, bridges and NAT rules go with them), and in
 namespaces it does not own (\`existing: true\`) only the links and NAT table it added. Namespaces of
 the same name that the topology did not create are left alone and listed as kept. Running it when
-nothing is up is not an error.`,
-  options: [{ name: 'json', type: 'boolean', description: 'print the result as JSON on stdout' }],
-  examples: ['sudo netns-kit down lab.yaml', 'sudo netns-kit down lab.yaml --json'],
+nothing is up is not an error. Like \`ip netns del\`, it returns once the names are gone and the kernel
+finishes tearing the namespaces down in the background; with --wait it returns only once the kernel
+has finished (a namespace a process still holds then fails it, naming the namespace).`,
+  options: [
+    { name: 'wait', type: 'boolean', description: 'return only once the kernel has finished tearing the namespaces down' },
+    { name: 'json', type: 'boolean', description: 'print the result as JSON on stdout' },
+  ],
+  examples: ['sudo netns-kit down lab.yaml', 'sudo netns-kit down lab.yaml --wait', 'sudo netns-kit down lab.yaml --json'],
   async run(argv, ctx) {
     const a = parseArgs(argv, this.options, this.name);
     expectPositionals(a, 1, 1, 'topology FILE', this.name);
@@ -25,7 +30,7 @@ nothing is up is not an error.`,
     const t0 = performance.now();
     let r;
     try {
-      r = await topology.down(t, { onProgress: (p) => progress.update(p), signal: ctx.signal });
+      r = await topology.down(t, { onProgress: (p) => progress.update(p), signal: ctx.signal, wait: a.options.wait === true });
     } finally {
       progress.finish();
     }

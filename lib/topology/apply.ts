@@ -5,7 +5,8 @@
 import { invalid, NetnsError } from '../errors';
 import { requireNetworkPrivileges } from '../privileges';
 import { list as listNamespaces, type Netns } from '../netns';
-import { createManyOwned, deleteMany, type BulkNamespace } from '../bulk';
+import { createManyOwned, deleteMany, watchCleanup, type BulkNamespace } from '../bulk';
+import * as validate from '../validate';
 import * as registry from '../registry';
 import { natSupported, natTable } from './nat';
 import { nsObject, plan, pool, Phase, type MemberWork, type Step } from './plan';
@@ -27,7 +28,17 @@ export interface UpOptions {
   signal?: AbortSignal;
 }
 
-export type DownOptions = UpOptions;
+export interface DownOptions extends UpOptions {
+  /**
+   * Resolve only once the kernel has finished tearing down the namespaces `down` deleted (their
+   * devices unregistered, their veth peers elsewhere gone, their memory freed), as
+   * `bulk.deleteMany` does. Without it `down` returns when the names are gone, like `ip netns del`,
+   * and the kernel cleans up in the background.
+   */
+  wait?: boolean;
+  /** with `wait`: a namespace a process still holds fails `down` with ETIMEDOUT naming it after this long (default 60 s + 100 ms per namespace) */
+  waitTimeoutMs?: number;
+}
 
 export interface TopologyHandle {
   name: string;
@@ -316,6 +327,7 @@ function handleFor(t: Topology, r: ResolvedTopology, changes: string[]): Topolog
  * links and NAT tables it added to namespaces it does not own (all as recorded in the registry,
  * and only if the kernel object is still the one it made), and the routes declared in those
  * namespaces — and nothing else. Declared namespaces it did not create are left alone (`kept`).
+ * With `wait: true` it resolves only once the kernel has finished tearing them down.
  * Equivalent to: `ip netns delete NAME` for each of its namespaces, `ip link del` for its links
  * elsewhere, `nft delete table inet nk_NAME`.
  */
@@ -338,53 +350,64 @@ export async function down(t: Topology, options: DownOptions = {}): Promise<Down
   const foreignRoutes = r.namespaces.filter((n) => n.existing && present.has(n.name)).flatMap((n) => n.routes.map((rt) => ({ ns: n.name, rt })));
 
   const total = linkMarkers.length + natMarkers.length + foreignRoutes.length + [...ours].filter((n) => present.has(n)).length;
-  let done = 0;
-  const tick = (step: string) => onProgress?.({ done: ++done, total, step });
-  const checkAbort = () => {
-    if (signal?.aborted) throw new NetnsError('ERR_NETNS_ABORTED', `down "${r.name}" aborted after ${done} of ${total} removals (run down again to finish)`, { syscall: 'topology down' });
-  };
+  if (options.wait !== undefined) validate.bool(options.wait, 'wait');
+  if (options.waitTimeoutMs !== undefined) validate.integer(options.waitTimeoutMs, 'waitTimeoutMs', 1, 3_600_000);
+  // Watched before anything is deleted, so their cleanup cannot finish unseen.
+  const doomed = [...ours].filter((n) => present.has(n) && !foreign.has(n));
+  const cleanup = options.wait && doomed.length ? await watchCleanup(doomed) : undefined;
+  try {
+    let done = 0;
+    const tick = (step: string) => onProgress?.({ done: ++done, total, step });
+    const checkAbort = () => {
+      if (signal?.aborted) throw new NetnsError('ERR_NETNS_ABORTED', `down "${r.name}" aborted after ${done} of ${total} removals (run down again to finish)`, { syscall: 'topology down' });
+    };
 
-  // First what lives in namespaces we keep, so it is gone synchronously when down returns.
-  await pool(foreignRoutes, r.concurrency, async ({ ns, rt }) => {
-    checkAbort();
-    await nsObject(ns).routes.delete(rt.spec, { missingOk: true });
-    tick(`delete route ${rt.spec.to} (${ns})`);
-  });
-  await pool(linkMarkers, r.concurrency, async (m) => {
-    checkAbort();
-    if (present.has(m.netns)) {
-      const index = await registry.liveIfIndex(m.netns, m.name);
-      if (index !== undefined && index === m.marker!.index) {
-        await nsObject(m.netns).links.delete(m.name, { missingOk: true });
-        result.links.push({ netns: m.netns, name: m.name });
+    // First what lives in namespaces we keep, so it is gone synchronously when down returns.
+    await pool(foreignRoutes, r.concurrency, async ({ ns, rt }) => {
+      checkAbort();
+      await nsObject(ns).routes.delete(rt.spec, { missingOk: true });
+      tick(`delete route ${rt.spec.to} (${ns})`);
+    });
+    await pool(linkMarkers, r.concurrency, async (m) => {
+      checkAbort();
+      if (present.has(m.netns)) {
+        const index = await registry.liveIfIndex(m.netns, m.name);
+        if (index !== undefined && index === m.marker!.index) {
+          await nsObject(m.netns).links.delete(m.name, { missingOk: true });
+          result.links.push({ netns: m.netns, name: m.name });
+        }
       }
-    }
-    if (!m.marker!.set) await registry.unmarkLink(m.netns, m.name);
-    tick(`delete link ${m.name} (${m.netns})`);
-  });
-  await pool(natMarkers, r.concurrency, async (m) => {
-    checkAbort();
-    const api = present.has(m.netns) ? natTable(nsObject(m.netns), m.table) : undefined;
-    if (api) {
-      await api.flush();
-      result.natTables.push({ netns: m.netns, table: m.table });
-    }
-    await registry.unmarkNat(m.netns, m.table);
-    tick(`delete NAT table ${m.table} (${m.netns})`);
-  });
-  await pool([...ours], r.concurrency, async (name) => {
-    checkAbort();
-    if (foreign.has(name)) return;
-    if (present.has(name)) {
-      await nsObject(name).delete({ missingOk: true });
-      result.namespaces.push(name);
-      tick(`delete namespace ${name}`);
-    } else if (ownFile.has(name)) {
-      await registry.unmarkNamespace(name);
-    }
-  });
-  // The namespace sets of its templates (bulk-created members) are empty now: forget them.
-  await registry.pruneNamespaceSets((set) => registry.sameOwner(set.owner, owner));
-  await registry.removeTopology(r.name);
+      if (!m.marker!.set) await registry.unmarkLink(m.netns, m.name);
+      tick(`delete link ${m.name} (${m.netns})`);
+    });
+    await pool(natMarkers, r.concurrency, async (m) => {
+      checkAbort();
+      const api = present.has(m.netns) ? natTable(nsObject(m.netns), m.table) : undefined;
+      if (api) {
+        await api.flush();
+        result.natTables.push({ netns: m.netns, table: m.table });
+      }
+      await registry.unmarkNat(m.netns, m.table);
+      tick(`delete NAT table ${m.table} (${m.netns})`);
+    });
+    await pool([...ours], r.concurrency, async (name) => {
+      checkAbort();
+      if (foreign.has(name)) return;
+      if (present.has(name)) {
+        await nsObject(name).delete({ missingOk: true });
+        result.namespaces.push(name);
+        tick(`delete namespace ${name}`);
+      } else if (ownFile.has(name)) {
+        await registry.unmarkNamespace(name);
+      }
+    });
+    // The namespace sets of its templates (bulk-created members) are empty now: forget them.
+    await registry.pruneNamespaceSets((set) => registry.sameOwner(set.owner, owner));
+    await registry.removeTopology(r.name);
+  } catch (e) {
+    cleanup?.close();
+    throw e;
+  }
+  if (cleanup) await cleanup.wait(options.waitTimeoutMs ?? 60_000 + 100 * doomed.length);
   return result;
 }
