@@ -429,7 +429,8 @@ export async function deleteMany(names: string[], options: DeleteManyOptions = {
   // another). Those of other live processes stay theirs; topologies' go with `down`.
   try {
     await registry.pruneNamespaceSets(
-      (set) => registry.ownedByThisProcess(set) || 'persist' in set.owner || ('pid' in set.owner && registry.processGone(set.owner)),
+      // (a persistent set records no owner process: its writer must be done, or it may be in flight)
+      (set) => registry.ownedByThisProcess(set) || ('persist' in set.owner && registry.setWriterDone(set)) || ('pid' in set.owner && registry.processGone(set.owner)),
     );
   } catch {
     // A registry we may not read or write: nothing of ours is recorded there.

@@ -449,6 +449,17 @@ export function ownedByThisProcess(set: NamespaceSet): boolean {
   return sameOwner(set.owner, processOwner());
 }
 
+/**
+ * True when the process that wrote `set` can no longer be filling it: this process (its sets in
+ * flight are skipped anyway) or one that has exited. The writer's pid leads the set's id; a pid
+ * reused since only makes this answer "still there", which keeps the set (the safe side).
+ */
+export function setWriterDone(set: NamespaceSet): boolean {
+  const pid = Number(set.id.split('-')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  return pid === process.pid || processStart(pid) === undefined;
+}
+
 // ---- links in namespaces we do not own ----
 
 export async function markLink(netns: string, name: string, index: number, owner: Owner): Promise<void> {
