@@ -5,8 +5,8 @@
  * that name made by somebody else, a link in the way) are found here, before anything changes.
  *
  * Template members that do not exist yet are not planned step by step: each becomes one
- * `MemberWork` item, and `createMembers()` (apply.ts) sets them all up — today with the
- * per-operation API and bounded concurrency, later through the bulk fast path (lib/bulk.ts).
+ * `MemberWork` item, and `createMembers()` (apply.ts) sets them all up through the bulk fast path
+ * (lib/bulk.ts).
  */
 import { AF, networkOf, parseCidr } from '../ip';
 import { native, type NativeLink } from '../native';
@@ -54,8 +54,6 @@ export interface MemberWork {
     netns: string;
     bridge: string;
     mtu?: number;
-    /** interface index for the bridge end, when it lives in a namespace the topology does not own */
-    peerIndex?: number;
   };
   /** on the uplink's inside end */
   addresses: string[];
