@@ -511,11 +511,8 @@ class CreateChunkJob : public Job {
     if (anyVeth) {
       Fd host;
       {
-        std::unique_ptr<NsGuard> guard;
-        if (!hostPath_.empty()) {
-          guard = std::make_unique<NsGuard>(hostPath_, &err);
-          if (!guard->ok()) return;
-        }
+        NsGuard guard(hostPath_, &err);
+        if (!guard.ok()) return;
         host = OpenRtnl(&err, hostPath_);
       }
       if (!host.valid()) return;
@@ -638,11 +635,8 @@ class DeleteGroupJob : public Job {
   void Execute() override {
     Fd host;
     {
-      std::unique_ptr<NsGuard> guard;
-      if (!hostPath_.empty()) {
-        guard = std::make_unique<NsGuard>(hostPath_, &error);
-        if (!guard->ok()) return;
-      }
+      NsGuard guard(hostPath_, &error);
+      if (!guard.ok()) return;
       host = OpenRtnl(&error, hostPath_);
     }
     if (!host.valid()) return;

@@ -156,11 +156,8 @@ class CtListJob : public Job {
  public:
   CtListJob(std::string ns, int family, int proto) : ns_(std::move(ns)), family_(family), proto_(proto) {}
   void Execute() override {
-    std::unique_ptr<NsGuard> guard;
-    if (!ns_.empty()) {
-      guard = std::make_unique<NsGuard>(ns_, &error);
-      if (!guard->ok()) return;
-    }
+    NsGuard guard(ns_, &error);
+    if (!guard.ok()) return;
     NlSock sk = OpenCtSocket(&error);
     if (!sk) return;
     NlMsg msg = CtMessage(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, family_);
@@ -215,11 +212,8 @@ class CtDeleteJob : public Job {
  public:
   CtDeleteJob(std::string ns, std::vector<CtEntry> entries) : ns_(std::move(ns)), entries_(std::move(entries)) {}
   void Execute() override {
-    std::unique_ptr<NsGuard> guard;
-    if (!ns_.empty()) {
-      guard = std::make_unique<NsGuard>(ns_, &error);
-      if (!guard->ok()) return;
-    }
+    NsGuard guard(ns_, &error);
+    if (!guard.ok()) return;
     NlSock sk = OpenCtSocket(&error);
     if (!sk) return;
     int kernel_err = 0;

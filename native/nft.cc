@@ -59,11 +59,8 @@ class NftRunJob : public Job {
     std::lock_guard<std::mutex> lock(nft_mu);
     // The context's netlink socket belongs to the namespace it is opened in, so the context is
     // created, used and freed while this thread is inside the target namespace.
-    std::unique_ptr<NsGuard> guard;
-    if (!ns_.empty()) {
-      guard = std::make_unique<NsGuard>(ns_, &error);
-      if (!guard->ok()) return;
-    }
+    NsGuard guard(ns_, &error);
+    if (!guard.ok()) return;
     NftCtx ctx(nft_ctx_new(NFT_CTX_DEFAULT));
     if (!ctx) {
       error.Set(ENOMEM, "nft", "cannot create a libnftables context");

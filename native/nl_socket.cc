@@ -62,11 +62,8 @@ std::shared_ptr<NsSocket> OpenSocket(const std::string& path, const NsId& id, Op
   }
   {
     // The socket belongs to the namespace of the thread that creates it.
-    std::unique_ptr<NsGuard> guard;
-    if (!path.empty()) {
-      guard = std::make_unique<NsGuard>(path, err);
-      if (!guard->ok()) return nullptr;
-    }
+    NsGuard guard(path, err);
+    if (!guard.ok()) return nullptr;
     int rc = nl_connect(s->sk, NETLINK_ROUTE);
     if (rc < 0) {
       err->Set(errno ? errno : EIO, "open netlink socket", path);

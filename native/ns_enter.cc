@@ -84,6 +84,10 @@ void ReturnHome() {
 }
 
 NsGuard::NsGuard(const std::string& path, OpError* err) {
+  if (path.empty()) {
+    ok_ = true;
+    return;
+  }
   if (home_fd < 0) {
     fprintf(stderr, "netns-kit: namespace switch on a thread the addon does not own\n");
     abort();
@@ -95,6 +99,7 @@ NsGuard::NsGuard(const std::string& path, OpError* err) {
     return;
   }
   entered_ = true;
+  ok_ = true;
 }
 
 NsGuard::~NsGuard() {

@@ -30,16 +30,19 @@ void RememberHomeNamespace();
 // Switches the calling worker thread into `path` for the guard's lifetime. The destructor switches
 // back and verifies (st_dev, st_ino) of /proc/thread-self/ns/net; if that fails the process aborts,
 // because a thread left in the wrong namespace would silently act on the wrong network.
+// An empty `path` means "the namespace the thread is in": nothing is switched, and ok() is true.
 class NsGuard {
  public:
   NsGuard(const std::string& path, OpError* err);
   ~NsGuard();
-  bool ok() const { return entered_; }
+  // False when `path` could not be entered (`err` says why).
+  bool ok() const { return ok_; }
   NsGuard(const NsGuard&) = delete;
   NsGuard& operator=(const NsGuard&) = delete;
 
  private:
   bool entered_ = false;
+  bool ok_ = false;
 };
 
 // Brings the calling worker thread back home after an unshare(CLONE_NEWNET) (aborts on failure).

@@ -52,11 +52,8 @@ class SysctlJob : public Job {
   SysctlJob(std::string ns, std::string key, bool write, std::string value)
       : ns_(std::move(ns)), key_(std::move(key)), write_(write), value_(std::move(value)) {}
   void Execute() override {
-    std::unique_ptr<NsGuard> guard;
-    if (!ns_.empty()) {
-      guard = std::make_unique<NsGuard>(ns_, &error);
-      if (!guard->ok()) return;
-    }
+    NsGuard guard(ns_, &error);
+    if (!guard.ok()) return;
     if (write_) {
       WriteSysctl(key_, value_, &error);
     } else {

@@ -519,11 +519,8 @@ class OpenJob : public Job {
     Subscription& s = *s_;
     {
       // Both sockets belong to the namespace of the thread that creates them.
-      std::unique_ptr<NsGuard> guard;
-      if (!s.ns.empty()) {
-        guard = std::make_unique<NsGuard>(s.ns, &error);
-        if (!guard->ok()) return;
-      }
+      NsGuard guard(s.ns, &error);
+      if (!guard.ok()) return;
       s.events = Fd(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
       if (!s.events.valid()) {
         error.Set(errno, "watch", "open netlink socket in " + s.ns);
