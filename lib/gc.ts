@@ -118,6 +118,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   for (const m of nsMarkers) {
     if (m.marker && (newest.get(m.name) ?? '') < m.marker.created) newest.set(m.name, m.marker.created);
   }
+  const collected = new Set<string>();
   for (const m of nsMarkers) {
     if (!mine(m.name)) continue;
     // A set entry is dropped with its whole set (below), never by name: the name's own marker
@@ -146,7 +147,9 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       await unmark();
       continue;
     }
-    if (report.namespaces.includes(m.name)) continue;
+    // Named by its own marker file and by a set, or by two sets: removed once.
+    if (collected.has(m.name)) continue;
+    collected.add(m.name);
     report.namespaces.push(m.name);
     if (!dryRun) {
       try {

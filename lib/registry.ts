@@ -170,8 +170,8 @@ function writeMarker(file: string, data: unknown): void {
   }
 }
 
-/** Replaces a file whole (topology records, a change of owner): readers see the old or the new one. */
-async function writeAtomic(file: string, data: unknown): Promise<void> {
+/** Writes a file whole (topology records, a change of owner, namespace sets): readers see the old or the new one, never a part. */
+function writeAtomic(file: string, data: unknown): void {
   ensureDir(path.dirname(file));
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(tmp, JSON.stringify(data) + '\n', { mode: 0o644 });
@@ -228,10 +228,11 @@ export async function markNamespace(name: string, owner: Owner): Promise<void> {
   writeMarker(path.join(dirs.netns(), fileName(name)), m);
 }
 
-/** Adds the inode once the namespace exists. */
-export async function confirmNamespace(name: string, inode: number): Promise<void> {
-  const file = path.join(dirs.netns(), fileName(name));
-  // 'r+' rather than append mode: never create a marker that holds only an inode.
+/**
+ * Appends a JSON line to an existing marker (a later fact: an inode). 'r+' rather than append
+ * mode: a marker removed meanwhile is not created again holding only that fact.
+ */
+function appendToMarker(file: string, data: unknown): void {
   let fd: number;
   try {
     fd = openSync(file, 'r+');
@@ -239,16 +240,21 @@ export async function confirmNamespace(name: string, inode: number): Promise<voi
     return;
   }
   try {
-    writeSync(fd, JSON.stringify({ inode }) + '\n', fstatSync(fd).size);
+    writeSync(fd, JSON.stringify(data) + '\n', fstatSync(fd).size);
   } finally {
     closeSync(fd);
   }
 }
 
+/** Adds the inode once the namespace exists. */
+export async function confirmNamespace(name: string, inode: number): Promise<void> {
+  appendToMarker(path.join(dirs.netns(), fileName(name)), { inode });
+}
+
 /** Hands a namespace we created to a new owner (a completed topology, or persist). */
 export async function reownNamespace(name: string, owner: Owner): Promise<void> {
   const m = await readNamespaceMarker(name);
-  if (m) await writeAtomic(path.join(dirs.netns(), fileName(name)), { ...m, owner });
+  if (m) writeAtomic(path.join(dirs.netns(), fileName(name)), { ...m, owner });
 }
 
 export async function unmarkNamespace(name: string): Promise<void> {
@@ -374,32 +380,17 @@ function setEntry(set: NamespaceSet, name: string): NamespaceMarker {
  * ends of theirs in namespaces the owner does not own, with their chosen indexes); returns the set's id.
  */
 export function markNamespaceSet(names: string[], owner: Owner, links: SetLink[] = []): string {
-  const dir = dirs.sets();
-  ensureDir(dir);
+  // The writer's pid leads the id (setWriterDone reads it back).
   const id = `${process.pid}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   const head: SetHead = { kind: 'netns-set', owner, created: new Date().toISOString(), names, ...(links.length ? { links } : {}) };
-  const file = path.join(dir, id);
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, JSON.stringify(head) + '\n', { mode: 0o644 });
-  renameSync(tmp, file);
+  writeAtomic(path.join(dirs.sets(), id), head);
   setsInFlight.add(id);
   return id;
 }
 
 /** Records the inodes of namespaces of set `id` that now exist (one appended line). */
 export function confirmNamespaceSet(id: string, inodes: Record<string, number>): void {
-  // Append mode would create a file that holds only inodes if the set was removed meanwhile.
-  let fd: number;
-  try {
-    fd = openSync(path.join(dirs.sets(), id), 'r+');
-  } catch {
-    return;
-  }
-  try {
-    writeSync(fd, JSON.stringify({ inodes }) + '\n', fstatSync(fd).size);
-  } finally {
-    closeSync(fd);
-  }
+  appendToMarker(path.join(dirs.sets(), id), { inodes });
 }
 
 /** The set is complete (or abandoned): from now on it may be pruned like any other. */
@@ -488,17 +479,23 @@ export async function unmarkLink(netns: string, name: string): Promise<void> {
   await fs.rmdir(dirs.links(netns)).catch(() => undefined); // only when empty
 }
 
-export async function listLinkMarkers(): Promise<Array<{ netns: string; name: string; marker?: LinkMarker; ageMs: number }>> {
-  const root = path.join(registryDir(), 'links');
-  const out: Array<{ netns: string; name: string; marker?: LinkMarker; ageMs: number }> = [];
-  for (const ns of await readdirQuiet(root)) {
-    for (const name of await readdirQuiet(path.join(root, ns))) {
-      const file = path.join(root, ns, name);
+/** The marker files KIND/NETNS/ITEM (links, NAT tables), with their age. */
+async function listPerNamespace<T>(kind: 'links' | 'nat'): Promise<Array<{ netns: string; item: string; marker?: T; ageMs: number }>> {
+  const root = path.join(registryDir(), kind);
+  const out: Array<{ netns: string; item: string; marker?: T; ageMs: number }> = [];
+  for (const netns of await readdirQuiet(root)) {
+    for (const item of await readdirQuiet(path.join(root, netns))) {
+      const file = path.join(root, netns, item);
       const st = await fs.stat(file).catch(() => undefined);
       if (!st) continue;
-      out.push({ netns: ns, name, marker: await readJson<LinkMarker>(file), ageMs: Date.now() - st.mtimeMs });
+      out.push({ netns, item, marker: await readJson<T>(file), ageMs: Date.now() - st.mtimeMs });
     }
   }
+  return out;
+}
+
+export async function listLinkMarkers(): Promise<Array<{ netns: string; name: string; marker?: LinkMarker; ageMs: number }>> {
+  const out = (await listPerNamespace<LinkMarker>('links')).map(({ item, ...m }) => ({ ...m, name: item }));
   for (const set of loadSets()) {
     for (const l of set.links) out.push({ netns: l.netns, name: l.name, marker: setLinkEntry(set, l), ageMs: Date.now() - set.mtimeMs });
   }
@@ -541,17 +538,7 @@ export async function readNatMarker(netns: string, table: string): Promise<NatMa
 }
 
 export async function listNatMarkers(): Promise<Array<{ netns: string; table: string; marker?: NatMarker; ageMs: number }>> {
-  const root = path.join(registryDir(), 'nat');
-  const out: Array<{ netns: string; table: string; marker?: NatMarker; ageMs: number }> = [];
-  for (const ns of await readdirQuiet(root)) {
-    for (const table of await readdirQuiet(path.join(root, ns))) {
-      const file = path.join(root, ns, table);
-      const st = await fs.stat(file).catch(() => undefined);
-      if (!st) continue;
-      out.push({ netns: ns, table, marker: await readJson<NatMarker>(file), ageMs: Date.now() - st.mtimeMs });
-    }
-  }
-  return out;
+  return (await listPerNamespace<NatMarker>('nat')).map(({ item, ...m }) => ({ ...m, table: item }));
 }
 
 // ---- topologies ----
@@ -565,7 +552,7 @@ export async function readTopology(name: string): Promise<TopologyRecord | undef
 }
 
 export async function writeTopology(record: TopologyRecord): Promise<void> {
-  await writeAtomic(topologyFile(record.name), record);
+  writeAtomic(topologyFile(record.name), record);
 }
 
 export async function removeTopology(name: string): Promise<void> {

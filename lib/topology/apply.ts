@@ -145,7 +145,6 @@ function memberStep(name: string): string {
 async function createMembers(items: MemberWork[], ctx: MemberContext): Promise<void> {
   const t = ctx.topology;
   const owner: registry.Owner = { topology: t.name };
-  const foreign = (ns: string) => t.namespaces.find((n) => n.name === ns)?.existing === true;
   const byHost = new Map<string, MemberWork[]>();
   for (const w of items) {
     const key = w.uplink?.netns ?? '';
@@ -155,6 +154,7 @@ async function createMembers(items: MemberWork[], ctx: MemberContext): Promise<v
   for (const [hostName, works] of byHost) {
     ctx.checkAbort(memberStep(works[0].name));
     const host = hostName ? nsObject(hostName) : undefined;
+    const hostForeign = hostName !== '' && t.namespaces.find((n) => n.name === hostName)?.existing === true;
     // Bridge ends in a namespace the topology does not own get an index chosen for them and are
     // recorded with the namespace set (not a marker file each: a file costs ~1 ms on an ext4 /run),
     // so plan, down and gc recognise them as ours, as the planner's own veths.
@@ -172,7 +172,7 @@ async function createMembers(items: MemberWork[], ctx: MemberContext): Promise<v
       if (w.uplink) {
         const u = w.uplink;
         item.veth = { name: u.peerName, peerName: u.name, bridge: u.bridge, ...(u.mtu !== undefined ? { mtu: u.mtu } : {}) };
-        if (foreign(u.netns)) {
+        if (hostForeign) {
           const index = registry.chooseIfIndex();
           links.push({ netns: u.netns, name: u.peerName, index });
           item.veth.hostIndex = index;
