@@ -148,11 +148,16 @@ async function watchAndRedraw(show: () => Promise<{ names: string[] }>, initial:
       const w = new Netns(name, path.join(RUN_DIR, name)).watch({ links: true, addresses: true, routes: true, signal });
       subs.set(name, w);
       void drain(w);
+      // A change between the drawing that showed this namespace and the subscription becoming live
+      // is never announced (nor is a namespace added before netns.watch() started): once live,
+      // draw again.
+      void w.ready.then(redraw, () => undefined);
     }
   };
   follow(initial);
   const namespaces = netns.watch({ signal });
   void drain(namespaces, relevant);
+  void namespaces.ready.then(redraw, () => undefined);
   await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
   clearTimeout(timer);
   await Promise.all([...subs.values()].map((w) => w.close()));
