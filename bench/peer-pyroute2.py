@@ -28,6 +28,18 @@ def address(i):
     return f'10.10.{i >> 8}.{i & 255}'
 
 
+def wire(h, ns, br, name, i, gateway):
+    """The same steps in both styles: the veth from the host into the namespace, then inside."""
+    h.link('add', ifname=name, kind='veth', peer={'ifname': 'eth0', 'net_ns_fd': name})
+    v = h.link_lookup(ifname=name)[0]
+    h.link('set', index=v, master=br, state='up')
+    ns.link('set', index=ns.link_lookup(ifname='lo')[0], state='up')
+    e = ns.link_lookup(ifname='eth0')[0]
+    ns.link('set', index=e, state='up')
+    ns.addr('add', index=e, address=address(i), prefixlen=16)
+    ns.route('add', dst='0.0.0.0/0', gateway=gateway)
+
+
 def setup_netns(host, prefix, n, gateway, ipv6off):
     h = NetNS(host)
     br = h.link_lookup(ifname='br0')[0]
@@ -36,14 +48,7 @@ def setup_netns(host, prefix, n, gateway, ipv6off):
         ns = NetNS(name, flags=os.O_CREAT)
         if ipv6off:
             disable_ipv6(name)
-        h.link('add', ifname=name, kind='veth', peer={'ifname': 'eth0', 'net_ns_fd': name})
-        v = h.link_lookup(ifname=name)[0]
-        h.link('set', index=v, master=br, state='up')
-        ns.link('set', index=ns.link_lookup(ifname='lo')[0], state='up')
-        e = ns.link_lookup(ifname='eth0')[0]
-        ns.link('set', index=e, state='up')
-        ns.addr('add', index=e, address=address(i), prefixlen=16)
-        ns.route('add', dst='0.0.0.0/0', gateway=gateway)
+        wire(h, ns, br, name, i, gateway)
         ns.close()
     h.close()
 
@@ -63,14 +68,7 @@ def setup_pushns(host, prefix, n, gateway, ipv6off):
                     f.write('1')
         ns = IPRoute()
         netns.popns()
-        h.link('add', ifname=name, kind='veth', peer={'ifname': 'eth0', 'net_ns_fd': name})
-        v = h.link_lookup(ifname=name)[0]
-        h.link('set', index=v, master=br, state='up')
-        ns.link('set', index=ns.link_lookup(ifname='lo')[0], state='up')
-        e = ns.link_lookup(ifname='eth0')[0]
-        ns.link('set', index=e, state='up')
-        ns.addr('add', index=e, address=address(i), prefixlen=16)
-        ns.route('add', dst='0.0.0.0/0', gateway=gateway)
+        wire(h, ns, br, name, i, gateway)
         ns.close()
     h.close()
 
