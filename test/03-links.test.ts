@@ -1,7 +1,7 @@
 // Links: every kind the issue names, set/get/list/delete, peers in other namespaces, rollback,
 // refused input. Our list calls and `ip -j -d link` both check each result.
 import { netns, NetnsError, type Netns } from '../lib/index';
-import { ipJson, ifName, Sandbox } from './support/sandbox';
+import { errorCode as code, ipJson, ifName, Sandbox } from './support/sandbox';
 
 const sb = new Sandbox();
 afterEach(() => sb.cleanup());
@@ -24,16 +24,6 @@ function ipLinks(ns: Netns): IpLink[] {
 
 function ipLink(ns: Netns, name: string): IpLink | undefined {
   return ipLinks(ns).find((l) => l.ifname === name);
-}
-
-async function code(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(NetnsError);
-    return (e as NetnsError).code;
-  }
-  return undefined;
 }
 
 test('bridge: add, set mtu/mac/down/up, rename, delete', async () => {

@@ -1,20 +1,10 @@
 // Addresses, routes, neighbours and sysctls: IPv4 and IPv6, checked with our list calls and
 // with `ip -j` as witness; refused input changes nothing.
 import { NetnsError, type Netns } from '../lib/index';
-import { ipJson, Sandbox } from './support/sandbox';
+import { errorCode as code, ipJson, Sandbox } from './support/sandbox';
 
 const sb = new Sandbox();
 afterEach(() => sb.cleanup());
-
-async function code(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(NetnsError);
-    return (e as NetnsError).code;
-  }
-  return undefined;
-}
 
 function ipAddrs(ns: Netns, dev: string): string[] {
   const out = ipJson<Array<{ addr_info: Array<{ local: string; prefixlen: number; scope: string }> }>>(ns, 'addr', 'show', 'dev', dev);

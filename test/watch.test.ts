@@ -46,6 +46,17 @@ function socketFds(): Map<string, string> {
  * `n` more bridges for bursts: the kernel walks a link's whole IPv4 address list on every add, so
  * thousands of addresses spread over several links keep the burst cheap for the machine.
  */
+/** Runs `lines` through `ip -n NS -batch` from another process: a burst the kernel announces at once. */
+function ipBatch(ns: Netns, lines: string[], tag: string): void {
+  const file = path.join(os.tmpdir(), `nk-watch-${tag}-${process.pid}.txt`);
+  writeFileSync(file, lines.join('\n') + '\n');
+  try {
+    execFileSync('ip', ['-n', ns.name!, '-batch', file]);
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 async function moreBridges(ns: Netns, n: number): Promise<string[]> {
   const names = Array.from({ length: n }, () => ifName('bb'));
   execFileSync('ip', ['-n', ns.name!, '-batch', '-'], { input: names.map((b) => `link add ${b} type bridge\nlink set ${b} up\n`).join('') });
@@ -160,13 +171,7 @@ describe('ns.watch()', () => {
       const devs = [br, ...(await moreBridges(ns, 9))];
       for (let i = 0; i < 3000; i++) lines.push(`addr add 10.${(i >> 8) & 255}.${i & 255}.1/32 dev ${devs[i % 10]}`);
       for (let i = 0; i < 2000; i++) lines.push(`addr del 10.${(i >> 8) & 255}.${i & 255}.1/32 dev ${devs[i % 10]}`);
-      const file = path.join(os.tmpdir(), `nk-watch-burst-${process.pid}.txt`);
-      writeFileSync(file, lines.join('\n') + '\n');
-      try {
-        execFileSync('ip', ['-n', ns.name!, '-batch', file]);
-      } finally {
-        rmSync(file, { force: true });
-      }
+      ipBatch(ns, lines, 'burst');
       await ns.addresses.add(br, '203.0.113.254/32');
       const fence = addressKey({ index: (await ns.links.get(br)).index, cidr: '203.0.113.254/32' });
       await readUntil(w, () => state.has(fence), apply);
@@ -196,13 +201,7 @@ describe('ns.watch()', () => {
       const devs = [br, ...(await moreBridges(ns, 9))];
       for (let i = 0; i < 2500; i++) lines.push(`addr add 10.1.${(i >> 8) & 255}.${i & 255}/32 dev ${devs[i % 10]}`);
       for (let i = 0; i < 2500; i += 2) lines.push(`addr del 10.1.${(i >> 8) & 255}.${i & 255}/32 dev ${devs[i % 10]}`);
-      const file = path.join(os.tmpdir(), `nk-watch-ovfl-${process.pid}.txt`);
-      writeFileSync(file, lines.join('\n') + '\n');
-      try {
-        execFileSync('ip', ['-n', ns.name!, '-batch', file]);
-      } finally {
-        rmSync(file, { force: true });
-      }
+      ipBatch(ns, lines, 'ovfl');
       await ns.addresses.add(br, '203.0.113.254/32');
       const fence = addressKey({ index: (await ns.links.get(br)).index, cidr: '203.0.113.254/32' });
       await readUntil(

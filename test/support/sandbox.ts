@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { netns, type Netns } from '../../lib/index';
+import { netns, NetnsError, type Netns } from '../../lib/index';
 import { registryDir } from '../../lib/registry';
 
 const execFileP = promisify(execFile);
@@ -47,6 +47,17 @@ export function setsNaming(prefix: string): string[] {
       }
     })
     .sort();
+}
+
+/** The code of the NetnsError `p` rejects with (asserting it is one), or undefined when it resolves. */
+export async function errorCode(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(NetnsError);
+    return (e as NetnsError).code;
+  }
+  return undefined;
 }
 
 /** A fresh interface name of at most 15 bytes: TAG + short random suffix. */
