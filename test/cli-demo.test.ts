@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cli } from './support/cli';
+import { PYTHON } from './support/peers';
 import { NS_PREFIX, leftoverNamespaces } from './support/sandbox';
 
 const ROLES = ['red', 'blue', 'orange', 'gray', 'host', 'internet'];
@@ -71,7 +72,7 @@ test('demo --keep leaves a network whose claims hold when checked independently;
 
     // real traffic: a ping out to the internet, and TCP from the internet through the host's port 8080
     execFileSync('ip', ['netns', 'exec', n.orange, 'ping', '-c1', '-W2', '-n', '203.0.113.10']);
-    const server = spawn('ip', ['netns', 'exec', n.red, 'python3', '-c', 'import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(("0.0.0.0", 80))\ns.listen()\nprint("ready", flush=True)\nc, a = s.accept()\nc.sendall(("red sees " + a[0] + "\\n").encode())\nc.close()'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = spawn('ip', ['netns', 'exec', n.red, PYTHON, '-c', 'import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(("0.0.0.0", 80))\ns.listen()\nprint("ready", flush=True)\nc, a = s.accept()\nc.sendall(("red sees " + a[0] + "\\n").encode())\nc.close()'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       await new Promise<void>((resolve) => server.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
       const answer = execFileSync('ip', ['netns', 'exec', n.internet, 'nc', '-w', '3', '10.0.2.15', '8080'], { encoding: 'utf8', input: '' });

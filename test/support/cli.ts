@@ -6,6 +6,7 @@
 import { execFileSync, spawn, type SpawnOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { PYTHON, peerEnv } from './peers';
 
 /** dist/test/support/cli.js -> dist/bin/netns-kit.js */
 export const BIN = path.resolve(__dirname, '..', '..', 'bin', 'netns-kit.js');
@@ -71,7 +72,7 @@ root = ET.fromstring(sys.stdin.buffer.read())
 assert root.tag == '{http://www.w3.org/2000/svg}svg', root.tag
 print(json.dumps([t for t in root.itertext()]))
 `;
-  const out = execFileSync('python3', ['-c', script], { input: svg, encoding: 'utf8' });
+  const out = execFileSync(PYTHON, ['-c', script], { input: svg, encoding: 'utf8', env: peerEnv() });
   return JSON.parse(out) as string[];
 }
 
