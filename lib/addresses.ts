@@ -76,14 +76,14 @@ export class Addresses {
   /** Adds an address. Equivalent to: `ip addr add CIDR dev DEV` */
   async add(dev: string, cidr: string, options: AddressOptions = {}): Promise<void> {
     const change = this.change(dev, cidr, options);
-    await call({ netns: this.ns.label, ifname: dev, syscall: 'add address' }, () => native.addrAdd(this.ns.path, change));
+    await call({ netns: this.ns.label, ifname: dev, syscall: 'add address' }, () => native.addrAdd(this.ns.ref, change));
   }
 
   /** Removes an address. Equivalent to: `ip addr del CIDR dev DEV` */
   async delete(dev: string, cidr: string, options: { missingOk?: boolean } = {}): Promise<void> {
     const change = this.change(dev, cidr, {});
     try {
-      await call({ netns: this.ns.label, ifname: dev, syscall: 'delete address' }, () => native.addrDelete(this.ns.path, change));
+      await call({ netns: this.ns.label, ifname: dev, syscall: 'delete address' }, () => native.addrDelete(this.ns.ref, change));
     } catch (e) {
       if (options.missingOk && isNotFound(e)) return;
       throw e;
@@ -96,8 +96,8 @@ export class Addresses {
     if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) validate.oneOf(String(filter.family), 'family', ['4', '6']);
     const ctx = { netns: this.ns.label, syscall: 'list addresses' };
     const [raw, links] = await Promise.all([
-      call(ctx, () => native.addrList(this.ns.path, filter.family ? AF[filter.family] : 0)),
-      call(ctx, () => native.linkList(this.ns.path)),
+      call(ctx, () => native.addrList(this.ns.ref, filter.family ? AF[filter.family] : 0)),
+      call(ctx, () => native.linkList(this.ns.ref)),
     ]);
     const names = new Map(links.map((l) => [l.index, l.name]));
     return raw.map((a) => toAddress(a, names)).filter((a) => filter.dev === undefined || a.dev === filter.dev);

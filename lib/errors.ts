@@ -76,9 +76,30 @@ export function isNativeFailure(e: unknown): e is NativeFailure {
   return typeof e === 'object' && e !== null && typeof (e as NativeFailure).errno === 'number' && typeof (e as NativeFailure).syscall === 'string';
 }
 
+// The fields a natively made error was made of (its message already reads them), so that call()
+// can say again, with where it happened, what the kernel said.
+const nativeFields = new WeakMap<NetnsError, NativeFailure>();
+
+/**
+ * How the addon makes its errors (lib/native.ts registers it): a NetnsError of a native failure.
+ * Every native rejection is thus an Error even where no call() wraps it; call() then adds the
+ * namespace, the interface and the caller's stack.
+ */
+export function nativeError(failure: NativeFailure): NetnsError {
+  const e = fromNative(failure, {}, undefined) as NetnsError;
+  nativeFields.set(e, { ...failure });
+  return e;
+}
+
 /** Turns a native rejection into a NetnsError whose stack points at the caller's line. */
 export function fromNative(failure: unknown, ctx: ErrorContext, callerStack: string | undefined): Error {
-  if (!isNativeFailure(failure)) return failure instanceof Error ? failure : new Error(String(failure));
+  if (failure instanceof NetnsError) {
+    const fields = nativeFields.get(failure);
+    // Made in JavaScript (it has its own stack and context already): as it is.
+    if (fields === undefined) return failure;
+    failure = fields;
+  }
+  if (!isNativeFailure(failure)) return failure instanceof Error ? failure : new NetnsError('EIO', `EIO: ${String(failure)}`, { syscall: ctx.syscall, netns: ctx.netns, ifname: ctx.ifname });
   const code = errnoNames.get(-failure.errno) ?? 'EIO';
   const op = failure.syscall || ctx.syscall || 'netns-kit';
   let message = `${code}: ${failure.message.toLowerCase()}, ${op}`;

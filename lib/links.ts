@@ -130,7 +130,8 @@ export function toNativeAdd(options: AddLinkOptions): NativeLinkAdd {
         if (typeof peerNs !== 'object' || peerNs === null || typeof peerNs.path !== 'string') {
           throw invalid('ERR_NETNS_INVALID_ARG', 'veth peer netns must be a Netns object');
         }
-        spec.peer.netns = peerNs.path;
+        // bound handles carry their namespace's identity: ESTALE rather than the wrong peer namespace
+        spec.peer.netns = peerNs.ref ?? peerNs.path;
       }
       break;
     }
@@ -174,7 +175,7 @@ function toNativeChange(changes: LinkChanges): NativeLinkChange {
   if (o.netns !== undefined) {
     const ns = o.netns as Netns;
     if (typeof ns !== 'object' || ns === null || typeof ns.path !== 'string') throw invalid('ERR_NETNS_INVALID_ARG', 'netns must be a Netns object');
-    c.netns = ns.path;
+    c.netns = ns.ref ?? ns.path;
   }
   if (o.group !== undefined) c.group = validate.integer(o.group, 'group', 0, 2 ** 32 - 1);
   if (o.txqlen !== undefined) c.txqlen = validate.integer(o.txqlen, 'txqlen', 0, 2 ** 32 - 1);
@@ -192,7 +193,7 @@ export class Links {
    */
   async add(options: AddLinkOptions): Promise<void> {
     const spec = toNativeAdd(options);
-    await call({ netns: this.ns.label, ifname: spec.name, syscall: 'add link' }, () => native.linkAdd(this.ns.path, spec));
+    await call({ netns: this.ns.label, ifname: spec.name, syscall: 'add link' }, () => native.linkAdd(this.ns.ref, spec));
   }
 
   /**
@@ -204,15 +205,15 @@ export class Links {
     const c = toNativeChange(changes);
     const ctx = { netns: this.ns.label, ifname: name, syscall: 'set link' };
     // The bridge-port setting comes first: it needs the port still in this namespace and enslaved.
-    if (changes.hairpin !== undefined) await call(ctx, () => native.bridgePortSet(this.ns.path, name, { hairpin: changes.hairpin }));
-    if (Object.keys(c).length > 0) await call(ctx, () => native.linkSet(this.ns.path, name, c));
+    if (changes.hairpin !== undefined) await call(ctx, () => native.bridgePortSet(this.ns.ref, name, { hairpin: changes.hairpin }));
+    if (Object.keys(c).length > 0) await call(ctx, () => native.linkSet(this.ns.ref, name, c));
   }
 
   /** Deletes a link (a veth takes its peer with it). Equivalent to: `ip link del NAME` */
   async delete(name: string, options: { missingOk?: boolean } = {}): Promise<void> {
     validate.ifname(name);
     try {
-      await call({ netns: this.ns.label, ifname: name, syscall: 'delete link' }, () => native.linkDelete(this.ns.path, name));
+      await call({ netns: this.ns.label, ifname: name, syscall: 'delete link' }, () => native.linkDelete(this.ns.ref, name));
     } catch (e) {
       if (options.missingOk && isNotFound(e)) return;
       throw e;
@@ -223,21 +224,21 @@ export class Links {
   async get(name: string): Promise<Link> {
     validate.ifname(name);
     const ctx = { netns: this.ns.label, ifname: name, syscall: 'get link' };
-    const [one] = await call(ctx, () => native.linkList(this.ns.path, name));
+    const [one] = await call(ctx, () => native.linkList(this.ns.ref, name));
     // The master's name needs one more look-up; a full dump is only done when there is a master.
-    const all = one.master ? await call(ctx, () => native.linkList(this.ns.path)) : [one];
+    const all = one.master ? await call(ctx, () => native.linkList(this.ns.ref)) : [one];
     return (await this.toLinks([one], all))[0];
   }
 
   /** Every link of the namespace. Equivalent to: `ip -d link show` */
   async list(): Promise<Link[]> {
-    const raw = await call({ netns: this.ns.label, syscall: 'list links' }, () => native.linkList(this.ns.path));
+    const raw = await call({ netns: this.ns.label, syscall: 'list links' }, () => native.linkList(this.ns.ref));
     return this.toLinks(raw, raw);
   }
 
   private async toLinks(raw: NativeLink[], all: NativeLink[]): Promise<Link[]> {
     const byIndex = new Map(all.map((l) => [l.index, l.name]));
-    const names = await peerNamespaceNames(this.ns.path, raw);
+    const names = await peerNamespaceNames(this.ns.ref, raw);
     return raw.map((l) => toLink(l, byIndex, names));
   }
 }

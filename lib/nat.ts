@@ -211,7 +211,7 @@ export class Nat {
    * garbage collection. Equivalent to: `nft list tables inet` and a look into each.
    */
   static async ownedTables(ns: Netns): Promise<string[]> {
-    const run = (cmds: rules.NftCommand[]) => call({ netns: ns.label, syscall: 'list nat tables' }, () => native.nftRun(ns.path, rules.document(cmds)));
+    const run = (cmds: rules.NftCommand[]) => call({ netns: ns.label, syscall: 'list nat tables' }, () => native.nftRun(ns.ref, rules.document(cmds)));
     const doc = JSON.parse((await run([{ list: { tables: { family: 'inet' } } }])) || '{"nftables":[]}') as { nftables: { table?: { family: string; name: string } }[] };
     const names = doc.nftables.flatMap((x) => (x.table && x.table.family === 'inet' ? [x.table.name] : []));
     const owned: string[] = [];
@@ -232,7 +232,7 @@ export class Nat {
   }
 
   private run(cmds: rules.NftCommand[], what: string): Promise<string> {
-    return call({ netns: this.ns.label, syscall: what }, () => native.nftRun(this.ns.path, rules.document(cmds)));
+    return call({ netns: this.ns.label, syscall: what }, () => native.nftRun(this.ns.ref, rules.document(cmds)));
   }
 
   /** The owned table as the kernel has it; `exists: false` when there is none yet. */
@@ -290,12 +290,12 @@ export class Nat {
       const rm = dnatRemoved.filter((s) => rules.familyOfSpec(s) === family);
       const ad = udpAdded.filter((s) => rules.familyOfSpec(s) === family);
       if (!rm.length && !ad.length) continue;
-      const entries = await call({ netns: this.ns.label, syscall: 'list conntrack' }, () => native.conntrackList(this.ns.path, family, 0));
+      const entries = await call({ netns: this.ns.label, syscall: 'list conntrack' }, () => native.conntrackList(this.ns.ref, family, 0));
       // "Any local address" forwards: only flows to this namespace's own addresses, never its
       // outgoing flows to a remote server that happens to use the same port.
       const local = ad.length ? new Set((await this.ns.addresses.list()).map((a) => a.address)) : new Set<string>();
       const doomed = entries.filter((e) => rm.some((s) => flowOfRemoved(s, e)) || ad.some((s) => flowBypassing(s, e, local)));
-      if (doomed.length) await call({ netns: this.ns.label, syscall: 'delete conntrack' }, () => native.conntrackDelete(this.ns.path, doomed));
+      if (doomed.length) await call({ netns: this.ns.label, syscall: 'delete conntrack' }, () => native.conntrackDelete(this.ns.ref, doomed));
     }
   }
 
@@ -322,8 +322,8 @@ export class Nat {
   }
 
   private async setSysctl(key: string): Promise<void> {
-    const now = await call({ netns: this.ns.label, syscall: 'read sysctl' }, () => native.sysctlGet(this.ns.path, key));
-    if (now.trim() !== '1') await call({ netns: this.ns.label, syscall: 'write sysctl' }, () => native.sysctlSet(this.ns.path, key, '1'));
+    const now = await call({ netns: this.ns.label, syscall: 'read sysctl' }, () => native.sysctlGet(this.ns.ref, key));
+    if (now.trim() !== '1') await call({ netns: this.ns.label, syscall: 'write sysctl' }, () => native.sysctlSet(this.ns.ref, key, '1'));
   }
 
   /** The interface of the most specific main-table route to `address` (what `ip route get` would pick, without policy rules). */

@@ -3,13 +3,23 @@
  *
  * Everything here is plain data, already validated by the callers in lib/. Every function that
  * touches the kernel returns a Promise settled from an addon-owned thread; a failure rejects with
- * a {@link NativeFailure} that lib/errors.ts turns into a NetnsError.
+ * a NetnsError built natively (through the factory registered below) from a {@link NativeFailure};
+ * lib/errors.ts `call()` adds where it happened and the caller's stack.
  *
- * `ns` arguments are namespace file paths (/run/netns/NAME, /proc/PID/ns/net, ...).
+ * `ns` arguments are namespace references: a namespace file path (/run/netns/NAME,
+ * /proc/PID/ns/net, ...), optionally followed by "\0DEV:INO" (`Netns.ref`): the identity the
+ * handle was made for, checked where the addon opens the namespace (ESTALE when it changed).
+ *
+ * The addon works in the main thread and in any number of worker_threads at once: its state is
+ * per environment, its threads are shared and stopped with the last environment (docs/embedding.md).
  */
 import path from 'node:path';
+import { nativeError } from './errors';
 
-/** What a native rejection carries: errno (negative, as Node does), operation, kernel text. */
+/**
+ * The fields of a native failure: errno (negative, as Node does), operation, strerror text, kernel
+ * text. The addon hands them to the registered factory, which makes the NetnsError it rejects with.
+ */
 export interface NativeFailure {
   errno: number;
   syscall: string;
@@ -216,8 +226,10 @@ export interface NativeBulkChunkResult {
 
 export interface NativeAddon {
   /** unshare + bind mount onto `path` (created O_EXCL); `sysctls` are written inside the new namespace first. */
-  netnsCreate(runDir: string, path: string, sysctls: Array<[string, string]>): Promise<void>;
-  netnsDelete(path: string): Promise<void>;
+  /** Resolves with the new namespace's identity (what a Netns handle is bound to). */
+  netnsCreate(runDir: string, path: string, sysctls: Array<[string, string]>): Promise<{ dev: number; ino: number }>;
+  /** `ns` may be a bound reference: ESTALE (nothing deleted) when the path holds another namespace. */
+  netnsDelete(ns: string): Promise<void>;
   /** RTM_GETNSID: the id `ns` has for each of `others`, -1 when none. */
   netnsIds(ns: string, others: string[]): Promise<number[]>;
   /** Closes the cached netlink socket of one namespace, or every idle one for ''. */
@@ -287,6 +299,12 @@ export interface NativeAddon {
   bulkFdBudget(): { limit: number; open: number };
 }
 
+// ---- embedding (docs/embedding.md) ------------------------------------------------------------
+export interface NativeAddon {
+  /** How this environment's native failures become Errors (lib/errors.ts nativeError). */
+  setErrorFactory(make: (failure: NativeFailure) => Error): void;
+}
+
 export interface NativeBridgePortChange {
   /** IFLA_BRPORT_MODE through IFLA_INFO_SLAVE_DATA (the link must be a bridge port) */
   hairpin?: boolean;
@@ -302,6 +320,7 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+native.setErrorFactory(nativeError);
 
 // A cached netlink socket keeps its namespace alive. When another process (or `ip netns delete`)
 // removes a name, our idle socket would keep that namespace and its links around for as long as

@@ -50,7 +50,7 @@ export class Neighbors {
   async list(filter: { dev?: string; family?: Family; /** include `noarp` entries (multicast), which `ip neigh show` hides */ all?: boolean } = {}): Promise<Neighbor[]> {
     if (filter.dev !== undefined) validate.ifname(filter.dev);
     const ctx = { netns: this.ns.label, syscall: 'list neighbors' };
-    const [raw, links] = await Promise.all([call(ctx, () => native.neighList(this.ns.path)), call(ctx, () => native.linkList(this.ns.path))]);
+    const [raw, links] = await Promise.all([call(ctx, () => native.neighList(this.ns.ref)), call(ctx, () => native.linkList(this.ns.ref))]);
     const names = new Map(links.map((l) => [l.index, l.name]));
     return raw
       .map((n) => toNeighbor(n, names))
@@ -70,7 +70,7 @@ export class Neighbors {
     const state = o.state === undefined ? 'permanent' : validate.oneOf(o.state, 'state', ['permanent', 'reachable', 'stale', 'noarp']);
     const replace = o.replace === undefined ? false : validate.bool(o.replace, 'replace');
     await call({ netns: this.ns.label, ifname: dev, syscall: 'add neighbor' }, () =>
-      native.neighAdd(this.ns.path, { dev, address, family: AF[family], mac, state: NUD[state], replace }),
+      native.neighAdd(this.ns.ref, { dev, address, family: AF[family], mac, state: NUD[state], replace }),
     );
   }
 
@@ -80,7 +80,7 @@ export class Neighbors {
     const dev = validate.ifname(o.dev, 'dev');
     const { address, family } = parseAddress(o.address, 'neighbor address');
     try {
-      await call({ netns: this.ns.label, ifname: dev, syscall: 'delete neighbor' }, () => native.neighDelete(this.ns.path, { dev, address, family: AF[family] }));
+      await call({ netns: this.ns.label, ifname: dev, syscall: 'delete neighbor' }, () => native.neighDelete(this.ns.ref, { dev, address, family: AF[family] }));
     } catch (e) {
       if (options.missingOk && isNotFound(e)) return;
       throw e;

@@ -4,7 +4,7 @@
  * A named namespace is an empty file under /run/netns with the namespace bind-mounted onto it
  * (iproute2's layout), so `ip netns list` and `ip -n NAME ...` see ours and we open theirs.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { call, invalid, isNotFound, NetnsError } from './errors';
 import { Addresses } from './addresses';
@@ -53,7 +53,19 @@ export interface DeleteOptions {
 
 export type OpenTarget = string | { path: string } | { pid: number };
 
-/** A network namespace. Holds no file descriptor of its own; operations find it by path. */
+/** Which namespace a handle was made for: the namespace file's (st_dev, st_ino), as `ip netns identify` compares them. */
+export interface NamespaceIdentity {
+  dev: number;
+  ino: number;
+}
+
+/**
+ * A network namespace. Holds no file descriptor of its own; operations find it by path.
+ *
+ * A handle made by {@link create} or {@link open} is bound to the namespace it was made for: when
+ * its path later holds another namespace (deleted and re-created by another tool), every call
+ * fails with `ESTALE` and nothing is done in the new one.
+ */
 export class Netns implements AsyncDisposable {
   /** ip link / ip link add / ip link set / ip link del */
   readonly links: Links;
@@ -66,13 +78,21 @@ export class Netns implements AsyncDisposable {
   /** sysctl -w net.* inside the namespace (ip netns exec NAME sysctl ...) */
   readonly sysctl: Sysctl;
   private natDefault?: Nat;
+  /**
+   * How the addon is handed this namespace: the path, and for a bound handle "\0DEV:INO" after it,
+   * which the addon compares where it opens the namespace (no extra system call per call).
+   * @internal
+   */
+  readonly ref: string;
 
   /**
    * @param name  the /run/netns name, or undefined for a namespace opened by path or pid
    * @param path  the namespace file
    * @param owned true when this object created the namespace: disposing it deletes it
+   * @param identity the namespace this handle is bound to (ESTALE when `path` holds another one)
    */
-  constructor(readonly name: string | undefined, readonly path: string, readonly owned = false) {
+  constructor(readonly name: string | undefined, readonly path: string, readonly owned = false, readonly identity?: NamespaceIdentity) {
+    this.ref = identity ? `${path}\0${identity.dev}:${identity.ino}` : path;
     this.links = new Links(this);
     this.addresses = new Addresses(this);
     this.routes = new Routes(this);
@@ -101,12 +121,37 @@ export class Netns implements AsyncDisposable {
    * (through nsenter(1), which does not remount /sys).
    */
   spawn(cmd: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
+    this.checkIdentitySync();
     return spawn(this.path, cmd, args, options);
   }
 
   /** Runs `cmd` inside this namespace and collects its output. Rejects (ERR_NETNS_EXEC_FAILED) on a non-zero exit unless `check: false`. */
-  exec(cmd: string, args: readonly string[] = [], options: ExecOptions = {}): Promise<ExecResult> {
+  async exec(cmd: string, args: readonly string[] = [], options: ExecOptions = {}): Promise<ExecResult> {
+    await this.checkIdentity();
     return exec(this.path, cmd, args, options);
+  }
+
+  // nsenter opens the path itself, after this check; the window between the two is a stat long.
+  private checkIdentitySync(): void {
+    if (!this.identity) return;
+    let st: { dev: number; ino: number } | undefined;
+    try {
+      st = statSync(this.path);
+    } catch {
+      st = undefined;
+    }
+    this.assertSame(st);
+  }
+
+  private async checkIdentity(): Promise<void> {
+    if (!this.identity) return;
+    this.assertSame(await fs.stat(this.path).catch(() => undefined));
+  }
+
+  private assertSame(st: { dev: number; ino: number } | undefined): void {
+    // Gone altogether: nsenter reports that itself (as it does for an unbound handle).
+    if (!st || !this.identity || (st.dev === this.identity.dev && st.ino === this.identity.ino)) return;
+    throw staleError(this, 'exec');
   }
 
   /**
@@ -117,7 +162,7 @@ export class Netns implements AsyncDisposable {
     if (this.name === undefined) {
       throw invalid('ERR_NETNS_INVALID_ARG', `namespace ${this.path} has no name under ${RUN_DIR}; only named namespaces can be deleted`);
     }
-    await deleteByName(this.name, options);
+    await deleteByName(this.name, options, this.ref);
   }
 
   /**
@@ -128,7 +173,7 @@ export class Netns implements AsyncDisposable {
    * ```
    */
   watch(options: WatchOptions = {}): NetworkWatch {
-    return watchNetwork(this.path, this.label, options);
+    return watchNetwork(this.ref, this.label, options);
   }
 
   /** Closes this namespace's cached netlink socket (it is reopened on the next call). */
@@ -145,6 +190,18 @@ export class Netns implements AsyncDisposable {
   toString(): string {
     return `Netns(${this.label})`;
   }
+}
+
+/** ESTALE: `ns.path` now holds another namespace than the one `ns` was made for. */
+function staleError(ns: Netns, syscall: string): NetnsError {
+  const e = new NetnsError('ESTALE', `ESTALE: stale file handle, ${syscall} ${ns.path} now holds another namespace than the one this handle was made for (netns ${ns.label})`, {
+    errno: -116,
+    syscall,
+    netns: ns.label,
+    detail: `${ns.path} now holds another namespace than the one this handle was made for`,
+  });
+  Error.captureStackTrace(e, staleError);
+  return e;
 }
 
 function pathOf(name: string): string {
@@ -207,13 +264,14 @@ export async function createOwned(name: string, options: CreateOptions, owner: r
   const live = await isNamespaceFile(p);
   if (!live) await reclaimStaleEntry(name, p, owner);
   const marked = !live && (await registry.markNamespace(name, owner).then(() => true, () => false));
+  let identity: NamespaceIdentity;
   try {
-    await call({ netns: name, syscall: 'create netns' }, () => native.netnsCreate(RUN_DIR, p, sysctls));
+    identity = await call({ netns: name, syscall: 'create netns' }, () => native.netnsCreate(RUN_DIR, p, sysctls));
   } catch (e) {
     if (marked) await registry.unmarkNamespace(name);
     throw e;
   }
-  const ns = new Netns(name, p, true);
+  const ns = new Netns(name, p, true, identity);
   try {
     if (marked) await registry.confirmNamespace(name, (await fs.stat(p)).ino);
     if (options.loopbackUp) await ns.links.set('lo', { up: true });
@@ -242,7 +300,8 @@ export async function open(target: OpenTarget): Promise<Netns> {
     throw invalid('ERR_NETNS_INVALID_ARG', 'netns.open takes a name, { path } or { pid }');
   }
   await assertNamespaceFile(p, name ?? p);
-  return new Netns(name, p, false);
+  const st = await fs.stat(p).catch(() => undefined);
+  return new Netns(name, p, false, st && { dev: st.dev, ino: st.ino });
 }
 
 const NSFS_MAGIC = 0x6e736673;
@@ -287,7 +346,8 @@ export async function list(): Promise<Netns[]> {
   return names.sort().map((n) => new Netns(n, path.join(RUN_DIR, n), false));
 }
 
-async function deleteByName(name: string, options: DeleteOptions): Promise<void> {
+/** `ref`: a bound handle's (ESTALE instead of deleting another namespace that took the name). */
+async function deleteByName(name: string, options: DeleteOptions, ref?: string): Promise<void> {
   const p = pathOf(name);
   validate.knownKeys(validate.object(options, 'delete options'), 'delete options', ['missingOk', 'wait', 'waitTimeoutMs']);
   const timeout = options.waitTimeoutMs === undefined ? 10_000 : validate.integer(options.waitTimeoutMs, 'waitTimeoutMs', 0, 3_600_000);
@@ -297,8 +357,11 @@ async function deleteByName(name: string, options: DeleteOptions): Promise<void>
     peers = links.filter((l) => l.peer?.netns !== undefined).map((l) => ({ ns: new Netns(l.peer!.netns, path.join(RUN_DIR, l.peer!.netns!)), index: l.peer!.index }));
   }
   try {
-    await call({ netns: name, syscall: 'delete netns' }, () => native.netnsDelete(p));
+    await call({ netns: name, syscall: 'delete netns' }, () => native.netnsDelete(ref ?? p));
   } catch (e) {
+    // A bound handle whose namespace was replaced: ours is gone, and the new one (and its
+    // registry marker) belongs to someone else.
+    if (options.missingOk && e instanceof NetnsError && e.code === 'ESTALE') return;
     if (!(options.missingOk && isNotFound(e))) throw e;
   }
   // After the object is gone, never before: a crash in between leaves a marker without a

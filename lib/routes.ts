@@ -134,20 +134,20 @@ export class Routes {
   /** Adds a route; EEXIST if one with the same key exists. Equivalent to: `ip route add TO via GW dev DEV metric M table T scope S src SRC` */
   async add(spec: RouteSpec): Promise<void> {
     const change = toNativeRoute(spec);
-    await call(this.ctx('add route', change), () => native.routeAdd(this.ns.path, change));
+    await call(this.ctx('add route', change), () => native.routeAdd(this.ns.ref, change));
   }
 
   /** Adds or replaces a route. Equivalent to: `ip route replace ...` */
   async replace(spec: RouteSpec): Promise<void> {
     const change = toNativeRoute(spec);
-    await call(this.ctx('replace route', change), () => native.routeReplace(this.ns.path, change));
+    await call(this.ctx('replace route', change), () => native.routeReplace(this.ns.ref, change));
   }
 
   /** Deletes a route. Equivalent to: `ip route del TO [via GW] [dev DEV] [metric M] [table T]` */
   async delete(spec: RouteSpec, options: { missingOk?: boolean } = {}): Promise<void> {
     const change = toNativeRoute(spec, true);
     try {
-      await call(this.ctx('delete route', change), () => native.routeDelete(this.ns.path, change));
+      await call(this.ctx('delete route', change), () => native.routeDelete(this.ns.ref, change));
     } catch (e) {
       if (options.missingOk && isNotFound(e)) return;
       throw e;
@@ -159,8 +159,8 @@ export class Routes {
     if (filter.family !== undefined) validate.oneOf(String(filter.family), 'family', ['4', '6']);
     const ctx = { netns: this.ns.label, syscall: 'list routes' };
     const [raw, links] = await Promise.all([
-      call(ctx, () => native.routeList(this.ns.path, filter.family ? AF[filter.family] : 0)),
-      call(ctx, () => native.linkList(this.ns.path)),
+      call(ctx, () => native.routeList(this.ns.ref, filter.family ? AF[filter.family] : 0)),
+      call(ctx, () => native.linkList(this.ns.ref)),
     ]);
     const names = new Map(links.map((l) => [l.index, l.name]));
     const wantTable = filter.table === undefined ? 254 : filter.table === 'all' ? undefined : typeof filter.table === 'string' ? TABLES[filter.table] : filter.table;

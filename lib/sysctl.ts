@@ -10,7 +10,7 @@ export class Sysctl {
   /** Reads a net.* key. Equivalent to: `ip netns exec NAME sysctl -n KEY` */
   async get(key: string): Promise<string> {
     const k = validate.sysctlKey(key);
-    return call({ netns: this.ns.label, syscall: 'read sysctl' }, () => native.sysctlGet(this.ns.path, k));
+    return call({ netns: this.ns.label, syscall: 'read sysctl' }, () => native.sysctlGet(this.ns.ref, k));
   }
 
   /** Writes a net.* key. Equivalent to: `ip netns exec NAME sysctl -w KEY=VALUE` */
@@ -18,6 +18,6 @@ export class Sysctl {
     const k = validate.sysctlKey(key);
     const v = typeof value === 'boolean' ? (value ? '1' : '0') : String(value);
     if (/[\n\0]/.test(v)) throw validate.invalidValue(key);
-    await call({ netns: this.ns.label, syscall: 'write sysctl' }, () => native.sysctlSet(this.ns.path, k, v));
+    await call({ netns: this.ns.label, syscall: 'write sysctl' }, () => native.sysctlSet(this.ns.ref, k, v));
   }
 }

@@ -5,7 +5,7 @@
 namespace nk {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  InitWorkerPool(env);
+  InitWorkerPool(env, exports);
   InitNetns(env, exports);
   InitLink(env, exports);
   InitAddr(env, exports);

@@ -954,8 +954,9 @@ Napi::Value WatchBegin(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value WatchWait(const Napi::CallbackInfo& info) {
+  // Lasts as long as the kernel's cleanup: on a thread of its own, not one of ordinary calls'.
   return Submit(info.Env(), std::make_unique<WatchWaitJob>(info[0].As<Napi::Number>().Uint32Value(),
-                                                           info[1].As<Napi::Number>().Int64Value()));
+                                                           info[1].As<Napi::Number>().Int64Value()), Lane::kLongWait);
 }
 
 Napi::Value WatchClose(const Napi::CallbackInfo& info) {

@@ -9,6 +9,7 @@
 #include <netlink/route/link/vxlan.h>
 
 #include <cerrno>
+#include <optional>
 #include <vector>
 
 #include "addon.h"
@@ -169,7 +170,9 @@ class AddJob : public Job {
   }
 
   void Execute() override {
-    SocketLease lease(ns_, &error);
+    // Optional so that it can be given back before the peer's namespace is leased (see below).
+    std::optional<SocketLease> held(std::in_place, ns_, &error);
+    SocketLease& lease = *held;
     if (!lease.ok()) return;
     NlPtr<rtnl_link> link(Build(lease));
     if (!link) return;
@@ -208,13 +211,19 @@ class AddJob : public Job {
       if (peerNs_.empty() || peerNs_ == ns_) {
         ok = BringUp(lease, peer_.name, &upErr);
       } else {
-        SocketLease peerLease(peerNs_, &upErr);
-        ok = peerLease.ok() && BringUp(peerLease, peer_.name, &upErr);
+        // Never two leases at once: holding ours while waiting for the peer's deadlocks against
+        // a veth added the other way round at the same moment. Ours is taken again to undo.
+        held.reset();
+        {
+          SocketLease peerLease(peerNs_, &upErr);
+          ok = peerLease.ok() && BringUp(peerLease, peer_.name, &upErr);
+        }
+        if (!ok) held.emplace(ns_, &upErr);
       }
       if (!ok) {
         // Half a veth is worse than none: deleting our end removes the peer too.
         OpError ignored;
-        DeleteByName(lease, spec_.name, &ignored);
+        if (held && held->ok()) DeleteByName(*held, spec_.name, &ignored);
         error = upErr;
       }
     }

@@ -110,19 +110,36 @@ class CreateJob : public Job {
     if (!error.failed() && mount("/proc/thread-self/ns/net", path_.c_str(), "none", MS_BIND, nullptr) != 0) {
       error.Set(errno, "create netns", "bind mount " + path_);
     }
+    // The identity the new Netns handle is bound to (ESTALE once the name holds another).
+    struct stat st {};
+    if (!error.failed() && stat("/proc/thread-self/ns/net", &st) == 0) id_ = NsId{st.st_dev, st.st_ino};
     ReturnHome();
     if (error.failed()) unlink(path_.c_str());  // the namespace dies with the last reference
   }
 
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("dev", static_cast<double>(id_.dev));
+    o.Set("ino", static_cast<double>(id_.ino));
+    return o;
+  }
+
  private:
+  NsId id_;
   std::string dir_, path_;
   std::vector<std::pair<std::string, std::string>> sysctls_;
 };
 
 class DeleteJob : public Job {
  public:
-  explicit DeleteJob(std::string path) : path_(std::move(path)) {}
+  explicit DeleteJob(const std::string& ref) : ref_(ParseNsRef(ref)), path_(ref_.path) {}
   void Execute() override {
+    if (ref_.pinned) {
+      // A handle bound to its namespace never deletes another one that now has its name.
+      NsId now;
+      OpError missing;
+      if (NsIdOfPath(path_, &now, &missing) && !CheckPinned(ref_, now, &error)) return;
+    }
     // Our own cached socket would keep the namespace alive after its name is gone.
     ReleaseSockets(path_);
     if (umount2(path_.c_str(), MNT_DETACH) != 0 && errno != EINVAL) {
@@ -134,6 +151,7 @@ class DeleteJob : public Job {
   }
 
  private:
+  NsRef ref_;
   std::string path_;
 };
 

@@ -92,7 +92,8 @@ class NftRunJob : public Job {
 };
 
 Napi::Value Run(const Napi::CallbackInfo& info) {
-  return Submit(info.Env(), std::make_unique<NftRunJob>(info[0].As<Napi::String>(), info[1].As<Napi::String>()));
+  // On its own thread: jobs queued behind nft_mu must not hold the workers of ordinary calls.
+  return Submit(info.Env(), std::make_unique<NftRunJob>(info[0].As<Napi::String>(), info[1].As<Napi::String>()), Lane::kNft);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <list>
@@ -51,7 +53,8 @@ int OnNetlinkError(sockaddr_nl*, nlmsgerr* e, void* arg) {
   return NL_STOP;
 }
 
-std::shared_ptr<NsSocket> OpenSocket(const std::string& path, const NsId& id, OpError* err) {
+std::shared_ptr<NsSocket> OpenSocket(const std::string& ref, const NsId& id, OpError* err) {
+  const std::string path = NsPath(ref);
   auto s = std::make_shared<NsSocket>();
   nl_stats.socketsOpened++;
   s->id = id;
@@ -62,7 +65,7 @@ std::shared_ptr<NsSocket> OpenSocket(const std::string& path, const NsId& id, Op
   }
   {
     // The socket belongs to the namespace of the thread that creates it.
-    NsGuard guard(path, err);
+    NsGuard guard(ref, err);
     if (!guard.ok()) return nullptr;
     int rc = nl_connect(s->sk, NETLINK_ROUTE);
     if (rc < 0) {
@@ -98,35 +101,60 @@ NsSocket::~NsSocket() {
   if (sk != nullptr) nl_socket_free(sk);
 }
 
+#ifdef NK_CHECK_LEASES
+namespace {
+// Leases the calling thread holds. More than one at a time can deadlock: a job holding A and
+// waiting for B against a job holding B and waiting for A.
+thread_local int leases_held = 0;
+}  // namespace
+#endif
+
 SocketLease::SocketLease(const std::string& path, OpError* err) {
+#ifdef NK_CHECK_LEASES
+  if (leases_held != 0) {
+    fprintf(stderr, "netns-kit: a job asked for the socket lease of %s while holding another (lock order)\n", path.c_str());
+    abort();
+  }
+#endif
+  // `ref` may carry the identity its handle was made for (ESTALE when the path now holds another
+  // namespace): checked here against the path, and again on the descriptor a new socket is
+  // opened through. The cache is keyed by the plain path.
+  const std::string& ref = path;
+  const std::string key = NsPath(ref);
   NsId id;
-  if (!path.empty() && !NsIdOfPath(path, &id, err)) return;
+  if (!key.empty() && !NsIdOfPath(ref, &id, err)) return;
   std::shared_ptr<NsSocket> s;
   {
     std::lock_guard<std::mutex> lock(cache_mu);
-    auto it = cache.find(path);
+    auto it = cache.find(key);
     // The same path may now name a different namespace (deleted and re-created by someone else).
     if (it != cache.end() && it->second->id == id) {
       s = it->second;
-      lru.remove(path);
-      lru.push_back(path);
+      lru.remove(key);
+      lru.push_back(key);
     }
   }
   if (!s) {
-    s = OpenSocket(path, id, err);
+    s = OpenSocket(ref, id, err);
     if (!s) return;
     std::lock_guard<std::mutex> lock(cache_mu);
-    cache[path] = s;
-    lru.remove(path);
-    lru.push_back(path);
+    cache[key] = s;
+    lru.remove(key);
+    lru.push_back(key);
     EvictIdleLocked();
   }
   lock_ = std::unique_lock<std::mutex>(s->mu);
   s_ = std::move(s);
+#ifdef NK_CHECK_LEASES
+  leases_held++;
+#endif
 }
 
 SocketLease::~SocketLease() {
   if (!s_) return;
+#ifdef NK_CHECK_LEASES
+  leases_held--;
+#endif
   bool broken = s_->broken;
   if (lock_.owns_lock()) lock_.unlock();
   if (broken) {
@@ -229,7 +257,8 @@ bool SocketLease::Dump(const char* kind, int request, int family, nl_cache** out
   return false;
 }
 
-void ReleaseSockets(const std::string& path) {
+void ReleaseSockets(const std::string& ref) {
+  const std::string path = NsPath(ref);
   std::lock_guard<std::mutex> lock(cache_mu);
   if (!path.empty()) {
     cache.erase(path);

@@ -14,6 +14,10 @@
 #include "ns_enter.h"
 #include "op_error.h"
 
+#if defined(DEBUG) || defined(__SANITIZE_ADDRESS__)
+#define NK_CHECK_LEASES 1
+#endif
+
 namespace nk {
 
 class NsSocket {
@@ -28,6 +32,10 @@ class NsSocket {
 
 // A locked socket for the namespace at `path` ("" is the process's own namespace). Holding the
 // lease keeps the socket open and locked.
+//
+// Lock discipline: a thread holds at most one lease at a time (take one, give it back, take the
+// next). Holding A while waiting for B deadlocks against a job doing B then A. Debug and sanitizer
+// builds abort when a second lease is asked for (NK_CHECK_LEASES).
 class SocketLease {
  public:
   SocketLease(const std::string& path, OpError* err);

@@ -29,7 +29,30 @@ NsId CurrentThreadNs() {
 
 }  // namespace
 
-bool NsIdOfPath(const std::string& path, NsId* out, OpError* err) {
+NsRef ParseNsRef(const std::string& ref) {
+  NsRef r;
+  size_t cut = ref.find('\0');
+  r.path = ref.substr(0, cut);
+  if (cut == std::string::npos) return r;
+  const char* text = ref.c_str() + cut + 1;
+  char* end = nullptr;
+  unsigned long long dev = strtoull(text, &end, 10);
+  if (end == nullptr || *end != ':') return r;
+  unsigned long long ino = strtoull(end + 1, &end, 10);
+  r.pinned = true;
+  r.expect = NsId{static_cast<dev_t>(dev), static_cast<ino_t>(ino)};
+  return r;
+}
+
+bool CheckPinned(const NsRef& r, const NsId& now, OpError* err) {
+  if (!r.pinned || r.expect == now) return true;
+  err->Set(ESTALE, "open netns", r.path + " now holds another namespace than the one this handle was made for");
+  return false;
+}
+
+bool NsIdOfPath(const std::string& ref, NsId* out, OpError* err) {
+  NsRef r = ParseNsRef(ref);
+  const std::string& path = r.path;
   struct statfs sfs {};
   if (statfs(path.c_str(), &sfs) != 0) {
     err->Set(errno, "open netns", path);
@@ -46,10 +69,12 @@ bool NsIdOfPath(const std::string& path, NsId* out, OpError* err) {
     return false;
   }
   *out = NsId{st.st_dev, st.st_ino};
-  return true;
+  return CheckPinned(r, *out, err);
 }
 
-Fd OpenNetns(const std::string& path, OpError* err) {
+Fd OpenNetns(const std::string& ref, OpError* err) {
+  NsRef r = ParseNsRef(ref);
+  const std::string& path = r.path;
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     err->Set(errno, "open netns", path);
@@ -59,6 +84,17 @@ Fd OpenNetns(const std::string& path, OpError* err) {
   if (fstatfs(fd.get(), &sfs) != 0 || sfs.f_type != NSFS_MAGIC) {
     err->Set(ENOENT, "open netns", path + " is not a network namespace");
     fd.reset();
+    return fd;
+  }
+  if (r.pinned) {
+    // The descriptor, not the path: what is checked is what will be entered.
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0) {
+      err->Set(errno, "open netns", path);
+      fd.reset();
+    } else if (!CheckPinned(r, NsId{st.st_dev, st.st_ino}, err)) {
+      fd.reset();
+    }
   }
   return fd;
 }
@@ -95,7 +131,7 @@ NsGuard::NsGuard(const std::string& path, OpError* err) {
   Fd fd = OpenNetns(path, err);
   if (!fd.valid()) return;
   if (setns(fd.get(), CLONE_NEWNET) != 0) {
-    err->Set(errno, "setns", path);
+    err->Set(errno, "setns", NsPath(path));
     return;
   }
   entered_ = true;

@@ -17,11 +17,26 @@ struct NsId {
   bool operator==(const NsId& o) const { return dev == o.dev && ino == o.ino; }
 };
 
-// Identity of the namespace file at `path`. Fails with ENOENT when `path` does not exist or is not
+// How lib/ names a namespace to the addon: its path, optionally followed by "\0DEV:INO", the
+// identity (st_dev, st_ino) of the namespace the Netns handle was made for. A path that now holds
+// another namespace (deleted and re-created by another tool) then fails with ESTALE wherever the
+// namespace is opened, instead of acting on the new one.
+struct NsRef {
+  std::string path;
+  bool pinned = false;
+  NsId expect;
+};
+NsRef ParseNsRef(const std::string& ref);
+// The path part of a reference (for messages and cache keys).
+inline std::string NsPath(const std::string& ref) { return ref.substr(0, ref.find('\0')); }
+// ESTALE when `r` is pinned to another namespace than `now`.
+bool CheckPinned(const NsRef& r, const NsId& now, OpError* err);
+
+// Identity of the namespace file at `path` (a reference: ESTALE when pinned to another one). Fails with ENOENT when `path` does not exist or is not
 // a namespace (e.g. an unmounted /run/netns entry, which is an empty regular file).
 bool NsIdOfPath(const std::string& path, NsId* out, OpError* err);
 
-// Opens `path` and checks it is a network namespace file.
+// Opens `path` (a reference) and checks it is a network namespace file, and the pinned one.
 Fd OpenNetns(const std::string& path, OpError* err);
 
 // Called once by each worker thread when it starts: remembers the namespace to return to.

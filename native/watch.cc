@@ -4,7 +4,9 @@
 // thread (a socket stays bound to the namespace it was created in): one joined to the multicast
 // groups asked for, one for the dumps that start the stream and repair it after a loss.
 //
-// One addon thread, `nk-watch`, serves every subscription with epoll. Reading is cheap and never
+// One addon thread per Node environment (main thread or Worker), `nk-watch`, serves every
+// subscription of that environment with epoll; it is stopped and joined when the environment is
+// cleaned up (a terminated Worker), and never delivers to an environment that is gone. Reading is cheap and never
 // blocks, so one thread scales to hundreds of watched namespaces where a thread each would not;
 // it never changes namespace (sockets are opened by the worker pool) and only dumps, on its own
 // per-subscription socket, when a stream starts or must resync.
@@ -32,6 +34,7 @@
 #include <fcntl.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -84,6 +87,7 @@ struct Snapshot {
 };
 
 struct Subscription;
+class Watcher;
 
 // One delivery to JavaScript: an optional snapshot first, then events in kernel order; or the
 // end of the stream (closed, or failed with `error`).
@@ -105,6 +109,8 @@ using NlSock = std::unique_ptr<nl_sock, NlSockFree>;
 
 struct Subscription {
   uint32_t id = 0;
+  std::shared_ptr<EnvLink> env;  // the environment the batches go to
+  Watcher* watcher = nullptr;    // that environment's watch thread
   std::string ns;
   uint32_t kinds = 0;
   int receiveBuffer = 0;
@@ -121,31 +127,56 @@ struct Subscription {
 
   // The producer's end of the thread-safe function: called once, by whoever ends the
   // subscription (the nk-watch thread, or the open job that failed). The function finalises once
-  // JavaScript has had every batch queued before.
+  // JavaScript has had every batch queued before. When the environment is gone, Node has closed
+  // the function itself and it must not be touched.
   void ReleaseJs() {
-    if (!released.exchange(true)) tsfn.Release();
+    if (released.exchange(true)) return;
+    std::lock_guard<std::mutex> lock(env->mu);
+    if (env->alive) tsfn.Release();
+  }
+  // Hands a batch to JavaScript; false when the environment is gone or going.
+  bool Call(Batch* b) {
+    std::lock_guard<std::mutex> lock(env->mu);
+    return env->alive && tsfn.BlockingCall(b) == napi_ok;
   }
   std::atomic<bool> released{false};
 };
 
 // ---- The nk-watch thread ----------------------------------------------------------------------
 
-class Watcher {
+class Watcher : public EnvResource {
  public:
-  Watcher() {
+  // Sets up epoll and the wake-up eventfd; on failure (EMFILE, ENFILE, ENOMEM) fills `err` and
+  // starts no thread, so a caller out of descriptors gets a typed error, not a stream that never
+  // becomes ready or a thread spinning on a descriptor that does not exist.
+  explicit Watcher(OpError* err) {
     ep_ = Fd(epoll_create1(EPOLL_CLOEXEC));
+    if (!ep_.valid()) {
+      err->Set(errno, "watch", "epoll_create1");
+      return;
+    }
     wake_ = Fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!wake_.valid()) {
+      err->Set(errno, "watch", "eventfd");
+      return;
+    }
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = 0;  // subscription ids start at 1
-    epoll_ctl(ep_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
+    if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) != 0) {
+      err->Set(errno, "watch", "epoll_ctl");
+      return;
+    }
     thread_ = std::thread([this] { Run(); });
   }
 
-  ~Watcher() {
+  ~Watcher() override {
+    if (!thread_.joinable()) return;
     Post([](Watcher& w) { w.stopping_ = true; });
     thread_.join();
   }
+
+  uint32_t NextId() { return nextId_++; }  // the environment's own thread only
 
   void Add(std::shared_ptr<Subscription> s) {
     Post([s](Watcher& w) { w.subs_[s->id] = s; });
@@ -189,11 +220,25 @@ class Watcher {
         if (s->resyncPending && Eligible(*s)) Resync(s);
       }
       bool again = false;  // a resync that could not finish draining goes on without waiting
+      std::vector<std::pair<uint32_t, OpError>> refused;
       for (auto& [id, s] : subs_) {
-        Arm(*s, Eligible(*s) && !s->resyncPending);
+        OpError e;
+        if (!Arm(*s, Eligible(*s) && !s->resyncPending, &e)) refused.emplace_back(id, e);
         again = again || (s->resyncPending && Eligible(*s));
       }
+      for (auto& [id, e] : refused) Finish(id, &e);
       int n = epoll_wait(ep_.get(), ready.data(), static_cast<int>(ready.size()), again ? 0 : -1);
+      if (n < 0 && errno != EINTR) {
+        // Cannot happen with a valid epoll descriptor; if it does, end every stream with the
+        // error rather than spin on it.
+        OpError e;
+        e.Set(errno, "watch", "epoll_wait");
+        std::vector<uint32_t> ids;
+        for (auto& [id, s] : subs_) ids.push_back(id);
+        for (uint32_t id : ids) Finish(id, &e);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // commands still run
+        continue;
+      }
       for (int i = 0; i < n; i++) {
         uint64_t id = ready[i].data.u64;
         if (id == 0) {
@@ -224,19 +269,25 @@ class Watcher {
 
   static bool Eligible(const Subscription& s) { return !s.paused && s.inflight.load() < kMaxInflight; }
 
-  void Arm(Subscription& s, bool want) {
-    if (want == s.armed) return;
+  // Adds the subscription's socket to epoll (or removes it). False when epoll refused it
+  // (ENOMEM, ENOSPC: fs.epoll.max_user_watches).
+  bool Arm(Subscription& s, bool want, OpError* err = nullptr) {
+    if (want == s.armed) return true;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = s.id;
-    epoll_ctl(ep_.get(), want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s.events.get(), &ev);
+    if (epoll_ctl(ep_.get(), want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s.events.get(), &ev) != 0 && want) {
+      if (err != nullptr) err->Set(errno, "watch", "epoll_ctl");
+      return false;
+    }
     s.armed = want;
+    return true;
   }
 
   void Deliver(std::unique_ptr<Batch> b) {
     Subscription& s = *b->sub;
     s.inflight++;
-    if (s.tsfn.BlockingCall(b.get()) == napi_ok) {
+    if (s.Call(b.get())) {
       b.release();  // CallJs owns it now
     } else {
       s.inflight--;  // the environment is shutting down
@@ -435,15 +486,20 @@ class Watcher {
   std::mutex mu_;
   std::deque<Command> commands_;
   bool stopping_ = false;  // nk-watch thread only
+  uint32_t nextId_ = 1;
   std::map<uint32_t, std::shared_ptr<Subscription>> subs_;  // nk-watch thread only
   std::vector<char> buffer_;
 };
 
-Watcher* watcher = nullptr;
+constexpr const char* kWatcherKey = "watch";
 
-Watcher& TheWatcher() {
-  if (watcher == nullptr) watcher = new Watcher();  // main thread only: started by the first watch
-  return *watcher;
+// The environment's watch thread, started by its first watch; nullptr (and `err`) when it cannot
+// be set up.
+Watcher* WatcherOf(Napi::Env env, OpError* err) {
+  if (auto* w = static_cast<Watcher*>(GetEnvResource(env, kWatcherKey))) return w;
+  auto w = std::make_unique<Watcher>(err);
+  if (err->failed()) return nullptr;
+  return static_cast<Watcher*>(SetEnvResource(env, kWatcherKey, std::move(w)));
 }
 
 template <typename T>
@@ -480,9 +536,9 @@ Napi::Object EventToJs(Napi::Env env, const Event& e) {
 void CallJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, Batch* raw) {
   std::unique_ptr<Batch> b(raw);
   if (b == nullptr) return;
+  if (env == nullptr) return;  // the environment is being torn down: just free the batch
   // Credit back first: even if JavaScript throws below, the subscription must not stall.
-  if (b->sub->inflight.fetch_sub(1) == kMaxInflight && watcher != nullptr) watcher->Poke();
-  if (env == nullptr) return;
+  if (b->sub->inflight.fetch_sub(1) == kMaxInflight && b->sub->env->alive) b->sub->watcher->Poke();
   Napi::HandleScope scope(env);
   Napi::Object o = Napi::Object::New(env);
   if (b->resync) {
@@ -523,7 +579,7 @@ class OpenJob : public Job {
       if (!guard.ok()) return;
       s.events = Fd(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
       if (!s.events.valid()) {
-        error.Set(errno, "watch", "open netlink socket in " + s.ns);
+        error.Set(errno, "watch", "open netlink socket in " + NsPath(s.ns));
         return;
       }
       s.dumps = NlSock(nl_socket_alloc());
@@ -532,7 +588,7 @@ class OpenJob : public Job {
         return;
       }
       if (nl_connect(s.dumps.get(), NETLINK_ROUTE) < 0) {
-        error.Set(errno ? errno : EIO, "watch", "open netlink socket in " + s.ns);
+        error.Set(errno ? errno : EIO, "watch", "open netlink socket in " + NsPath(s.ns));
         return;
       }
     }
@@ -565,7 +621,7 @@ class OpenJob : public Job {
   }
 
   Napi::Value Result(Napi::Env env) override {
-    TheWatcher().Add(s_);
+    s_->watcher->Add(s_);
     registered_ = true;
     return Napi::Number::New(env, s_->id);
   }
@@ -575,13 +631,20 @@ class OpenJob : public Job {
   bool registered_ = false;
 };
 
-uint32_t next_id = 1;
-
 // watchOpen(ns, { kinds, receiveBuffer }, onBatch): Promise<id>
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  OpError err;
+  Watcher* watcher = WatcherOf(env, &err);
+  if (watcher == nullptr) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Reject(ErrorToJs(env, err));
+    return d.Promise();
+  }
   auto s = std::make_shared<Subscription>();
-  s->id = next_id++;
+  s->env = LinkOf(env);
+  s->watcher = watcher;
+  s->id = watcher->NextId();
   s->ns = info[0].As<Napi::String>().Utf8Value();
   Napi::Object o = info[1].As<Napi::Object>();
   s->kinds = o.Get("kinds").As<Napi::Number>().Uint32Value();
@@ -592,12 +655,12 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Pause(const Napi::CallbackInfo& info) {
-  if (watcher != nullptr) watcher->Pause(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Boolean>().Value());
+  if (auto* watcher = static_cast<Watcher*>(GetEnvResource(info.Env(), kWatcherKey))) watcher->Pause(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Boolean>().Value());
   return info.Env().Undefined();
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
-  if (watcher != nullptr) watcher->Close(info[0].As<Napi::Number>().Uint32Value());
+  if (auto* watcher = static_cast<Watcher*>(GetEnvResource(info.Env(), kWatcherKey))) watcher->Close(info[0].As<Napi::Number>().Uint32Value());
   return info.Env().Undefined();
 }
 
@@ -607,10 +670,7 @@ void InitWatch(Napi::Env env, Napi::Object exports) {
   exports.Set("watchOpen", Napi::Function::New(env, Open));
   exports.Set("watchPause", Napi::Function::New(env, Pause));
   exports.Set("watchClose", Napi::Function::New(env, Close));
-  env.AddCleanupHook([] {
-    delete watcher;
-    watcher = nullptr;
-  });
+  // The watch thread is stopped by the environment's cleanup (it is an EnvResource).
 }
 
 }  // namespace nk

@@ -5,9 +5,9 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ns_enter.h"
@@ -16,79 +16,125 @@ namespace nk {
 
 namespace {
 
-void Settle(Napi::Env env, Napi::Function, void*, Job* raw);
+struct EnvState;
+void Settle(Napi::Env env, Napi::Function, EnvState* state, Job* raw);
+using SettleFn = Napi::TypedThreadSafeFunction<EnvState, Job, Settle>;
 
-class WorkerPool {
+// Everything of the addon that belongs to one Node environment. Threads reach it only through a
+// shared_ptr held by their task, and call its thread-safe function only while link->alive.
+struct EnvState {
+  std::shared_ptr<EnvLink> link = std::make_shared<EnvLink>();
+  SettleFn tsfn;
+  int pending = 0;  // the environment's own thread only
+  Napi::FunctionReference errorFactory;
+  std::vector<std::pair<std::string, std::unique_ptr<EnvResource>>> resources;
+};
+
+// What the instance data holds: the state is shared with queued tasks, which may outlive it.
+struct Instance {
+  std::shared_ptr<EnvState> state;
+};
+
+std::shared_ptr<EnvState>& StateOf(Napi::Env env) { return env.GetInstanceData<Instance>()->state; }
+
+struct Task {
+  Job* job;
+  std::shared_ptr<EnvState> env;
+};
+
+// Hands a finished job to its environment, or drops it when the environment is gone.
+void Deliver(Task t) {
+  Job* job = t.job;
+  {
+    std::lock_guard<std::mutex> lock(t.env->link->mu);
+    if (t.env->link->alive && t.env->tsfn.BlockingCall(job) == napi_ok) job = nullptr;
+  }
+  delete job;  // outside the lock: a job's destructor may release resources of the environment
+}
+
+// A set of threads with one queue. Threads start on demand, up to `max`, and stay.
+class ThreadLane {
  public:
-  explicit WorkerPool(Napi::Env env) {
-    tsfn_ = Napi::TypedThreadSafeFunction<void, Job, Settle>::New(env, "netns-kit", 0, 1);
-    tsfn_.Unref(env);  // an idle addon must not keep the process alive
-    for (int i = 0; i < kWorkerThreads; i++) {
-      threads_.emplace_back([this, i] { Run(i); });
-    }
+  ThreadLane(const char* name, int max, int eager) : name_(name), max_(max) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int i = 0; i < eager; i++) StartLocked();
   }
 
-  ~WorkerPool() {
+  ~ThreadLane() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
     }
     cv_.notify_all();
     for (auto& t : threads_) t.join();
-    tsfn_.Release();
   }
 
-  Napi::Promise Submit(Napi::Env env, std::unique_ptr<Job> job) {
-    auto* deferred = new Napi::Promise::Deferred(env);
-    Napi::Promise promise = deferred->Promise();
-    job->deferred = deferred;
-    if (pending_++ == 0) tsfn_.Ref(env);
+  void Push(Task t) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(job.release());
+      queue_.push_back(std::move(t));
+      if (idle_ < queue_.size() && threads_.size() < static_cast<size_t>(max_)) StartLocked();
     }
     cv_.notify_one();
-    return promise;
-  }
-
-  void Done(Napi::Env env) {
-    if (--pending_ == 0) tsfn_.Unref(env);
   }
 
  private:
+  void StartLocked() {
+    int index = static_cast<int>(threads_.size());
+    threads_.emplace_back([this, index] { Run(index); });
+  }
+
   void Run(int index) {
-    std::string name = "nk-worker-" + std::to_string(index);
-    pthread_setname_np(pthread_self(), name.c_str());
+    std::string name = max_ == 1 ? name_ : name_ + "-" + std::to_string(index);
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
     RememberHomeNamespace();
+    std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      Job* job;
+      idle_++;
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      idle_--;
+      if (queue_.empty()) return;
+      Task t = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      bool alive;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        job = queue_.front();
-        queue_.pop_front();
+        std::lock_guard<std::mutex> envLock(t.env->link->mu);
+        alive = t.env->link->alive;
       }
-      job->Execute();
-      if (tsfn_.BlockingCall(job) != napi_ok) delete job;  // the environment is going away
+      // A job whose environment is gone is not started: nobody would learn what it did.
+      if (alive) t.job->Execute();
+      Deliver(std::move(t));
+      lock.lock();
     }
   }
 
-  Napi::TypedThreadSafeFunction<void, Job, Settle> tsfn_;
+  std::string name_;
+  int max_;
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job*> queue_;
+  std::deque<Task> queue_;
+  size_t idle_ = 0;
   bool stopping_ = false;
-  int pending_ = 0;  // main thread only
 };
 
-WorkerPool* pool = nullptr;
+// The threads, shared by every environment of the process; started with the first environment
+// and stopped (joined) when the last one is cleaned up.
+struct Pool {
+  ThreadLane general{"nk-worker", kWorkerThreads, kWorkerThreads};
+  ThreadLane nft{"nk-nft", 1, 0};
+  ThreadLane wait{"nk-wait", kLongWaitThreads, 0};
+};
 
-void Settle(Napi::Env env, Napi::Function, void*, Job* raw) {
+std::mutex pool_mu;
+Pool* pool = nullptr;
+int pool_users = 0;
+
+void Settle(Napi::Env env, Napi::Function, EnvState* state, Job* raw) {
   std::unique_ptr<Job> job(raw);
   std::unique_ptr<Napi::Promise::Deferred> deferred(job->deferred);
-  if (env == nullptr) return;
+  if (env == nullptr) return;  // the environment is being torn down: just free the job
   Napi::HandleScope scope(env);
   if (job->error.failed()) {
     deferred->Reject(ErrorToJs(env, job->error));
@@ -99,7 +145,29 @@ void Settle(Napi::Env env, Napi::Function, void*, Job* raw) {
       deferred->Reject(e.Value());
     }
   }
-  pool->Done(env);
+  if (--state->pending == 0) state->tsfn.Unref(env);
+}
+
+void Cleanup(EnvState* state) {
+  {
+    std::lock_guard<std::mutex> lock(state->link->mu);
+    state->link->alive = false;
+  }
+  // Threads that deliver to this environment stop before its thread-safe functions go.
+  while (!state->resources.empty()) state->resources.pop_back();
+  state->tsfn.Release();
+  state->errorFactory.Reset();
+  Pool* last = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(pool_mu);
+    if (--pool_users == 0) last = std::exchange(pool, nullptr);
+  }
+  delete last;  // joins the threads; every job still running belongs to a gone environment
+}
+
+Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
+  StateOf(info.Env())->errorFactory = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
 }
 
 }  // namespace
@@ -111,20 +179,77 @@ Napi::Object ErrorToJs(Napi::Env env, const OpError& e) {
   o.Set("message", std::string(strerror(e.err)));
   if (!e.extack.empty()) o.Set("extack", e.extack);
   if (!e.detail.empty()) o.Set("detail", e.detail);
-  return o;
+  // lib/errors.ts registers the factory that makes a NetnsError of these fields.
+  auto* inst = env.GetInstanceData<Instance>();
+  if (inst != nullptr && !inst->state->errorFactory.IsEmpty()) {
+    try {
+      Napi::Value made = inst->state->errorFactory.Call({o});
+      if (made.IsObject()) return made.As<Napi::Object>();
+    } catch (const Napi::Error&) {
+      // fall through to a plain Error
+    }
+  }
+  const char* name = strerrorname_np(e.err);
+  std::string message = std::string(name ? name : "EIO") + ": " + strerror(e.err) + ", " + e.op;
+  if (!e.detail.empty()) message += " " + e.detail;
+  if (!e.extack.empty()) message += ": " + e.extack;
+  Napi::Object err = Napi::Error::New(env, message).Value();
+  err.Set("code", name ? name : "EIO");
+  for (const char* key : {"errno", "syscall", "extack", "detail"}) {
+    if (o.Has(key)) err.Set(key, o.Get(key));
+  }
+  return err;
 }
 
 void InitWorkerPool(Napi::Env env) {
-  if (pool != nullptr) return;
-  pool = new WorkerPool(env);
-  env.AddCleanupHook([] {
-    delete pool;
-    pool = nullptr;
-  });
+  if (env.GetInstanceData<Instance>() != nullptr) return;
+  auto state = std::make_shared<EnvState>();
+  state->tsfn = SettleFn::New(env, "netns-kit", 0, 1, state.get());
+  state->tsfn.Unref(env);  // an idle addon must not keep the process alive
+  env.SetInstanceData(new Instance{state});
+  {
+    std::lock_guard<std::mutex> lock(pool_mu);
+    if (pool_users++ == 0) pool = new Pool();
+  }
+  // Added after the thread-safe function, so it runs before the function's own cleanup.
+  env.AddCleanupHook([state] { Cleanup(state.get()); });
 }
 
-Napi::Promise Submit(Napi::Env env, std::unique_ptr<Job> job) {
-  return pool->Submit(env, std::move(job));
+void InitWorkerPool(Napi::Env env, Napi::Object exports) {
+  InitWorkerPool(env);
+  exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
+}
+
+Napi::Promise Submit(Napi::Env env, std::unique_ptr<Job> job) { return Submit(env, std::move(job), Lane::kGeneral); }
+
+Napi::Promise Submit(Napi::Env env, std::unique_ptr<Job> job, Lane lane) {
+  std::shared_ptr<EnvState> state = StateOf(env);
+  auto* deferred = new Napi::Promise::Deferred(env);
+  Napi::Promise promise = deferred->Promise();
+  job->deferred = deferred;
+  if (state->pending++ == 0) state->tsfn.Ref(env);
+  Task t{job.release(), std::move(state)};
+  // pool is stable here: this environment counts among its users until its cleanup.
+  switch (lane) {
+    case Lane::kNft: pool->nft.Push(std::move(t)); break;
+    case Lane::kLongWait: pool->wait.Push(std::move(t)); break;
+    default: pool->general.Push(std::move(t));
+  }
+  return promise;
+}
+
+std::shared_ptr<EnvLink> LinkOf(Napi::Env env) { return StateOf(env)->link; }
+
+EnvResource* GetEnvResource(Napi::Env env, const char* key) {
+  for (auto& r : StateOf(env)->resources)
+    if (r.first == key) return r.second.get();
+  return nullptr;
+}
+
+EnvResource* SetEnvResource(Napi::Env env, const char* key, std::unique_ptr<EnvResource> r) {
+  auto& list = StateOf(env)->resources;
+  list.emplace_back(key, std::move(r));
+  return list.back().second.get();
 }
 
 }  // namespace nk

@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { netns, Netns, NetnsError } from '../lib/index';
 import { ip, ipJson, nsName, Sandbox } from './support/sandbox';
+import { expectRejection } from './support/errors';
 
 const sb = new Sandbox();
 afterEach(() => sb.cleanup());
@@ -12,15 +13,8 @@ function mounted(p: string): boolean {
   return spawnSync('findmnt', ['-rn', p]).status === 0;
 }
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<NetnsError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(NetnsError);
-  expect((e as NetnsError).code).toBe(code);
-  return e as NetnsError;
-}
+// An Error, a NetnsError, with that code (and errno/syscall for kernel codes).
+const rejectsWith: (p: Promise<unknown>, code: string) => Promise<NetnsError> = expectRejection;
 
 describe('netns.create / delete', () => {
   test('persists like `ip netns add`: bind mount under /run/netns, visible to ip netns list', async () => {

@@ -6,6 +6,7 @@
 import { Nat, netns, NetnsError, type NatRuleSpec, type Netns } from '../lib/index';
 import { normalize, ruleId } from '../lib/nat-rules';
 import { Sandbox } from './support/sandbox';
+import { expectRejection } from './support/errors';
 import { ADDR, ask, buildLab, killPeers, nftRuleset, nftTable, serve, sleep, udpStream, waitFor, withoutTables, type Lab, type Peer } from './support/nat-lab';
 
 const sb = new Sandbox();
@@ -42,7 +43,7 @@ async function op<T>(fn: () => Promise<T>): Promise<T> {
 async function refused(code: string, fn: () => Promise<unknown>): Promise<void> {
   const before = await nftRuleset(lab.host);
   expect(before).toContain('"name": "decoy"');
-  await expect(fn()).rejects.toMatchObject({ code });
+  await expectRejection(fn(), code);
   expect(await nftRuleset(lab.host)).toBe(before);
 }
 

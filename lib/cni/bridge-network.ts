@@ -54,7 +54,7 @@ async function openContainer(path: string): Promise<Netns> {
  * Equivalent to: `ip -d link show dev NAME`
  */
 async function getLink(ns: Netns, name: string): Promise<NativeLink & { up: boolean }> {
-  const [l] = await call({ netns: ns.label, ifname: name, syscall: 'get link' }, () => native.linkList(ns.path, name));
+  const [l] = await call({ netns: ns.label, ifname: name, syscall: 'get link' }, () => native.linkList(ns.ref, name));
   return { ...l, up: (l.flags & 1) !== 0 };
 }
 
@@ -79,7 +79,7 @@ async function ensureBridge(host: Netns, conf: BridgeConf): Promise<void> {
     if (!l.up) await host.links.set(conf.bridge, { up: true });
   }
   // Equivalent to: `ip link set NAME promisc on`
-  if (conf.promiscMode) await native.bridgePortSet(host.path, conf.bridge, { promisc: true });
+  if (conf.promiscMode) await call({ netns: host.label, ifname: conf.bridge, syscall: 'set link promisc' }, () => native.bridgePortSet(host.ref, conf.bridge, { promisc: true }));
 }
 
 /** The gateway of an IP config: IPAM's, or (as the reference, when isGateway) the subnet's first address. */
@@ -153,7 +153,7 @@ export async function add(conf: BridgeConf, env: CniEnv): Promise<CniResult> {
       peer: { name: env.ifname, netns: container, up: true, ...mtu, ...(conf.mac ? { mac: conf.mac } : {}) },
     });
     // Equivalent to: `ip link set VETH type bridge_slave hairpin on`
-    if (conf.hairpinMode) await native.bridgePortSet(host.path, hostVeth, { hairpin: true });
+    if (conf.hairpinMode) await call({ netns: host.label, ifname: hostVeth, syscall: 'set bridge port' }, () => native.bridgePortSet(host.ref, hostVeth, { hairpin: true }));
 
     const ips: CniIpConfig[] = (ipamResult.ips ?? []).map((ip) => ({ ...ip, interface: 2 }));
     for (const ip of ips) {

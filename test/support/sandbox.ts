@@ -8,8 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { netns, NetnsError, type Netns } from '../../lib/index';
+import { netns, type Netns } from '../../lib/index';
 import { registryDir } from '../../lib/registry';
+import { rejectionCode } from './errors';
 
 const execFileP = promisify(execFile);
 
@@ -49,16 +50,8 @@ export function setsNaming(prefix: string): string[] {
     .sort();
 }
 
-/** The code of the NetnsError `p` rejects with (asserting it is one), or undefined when it resolves. */
-export async function errorCode(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(NetnsError);
-    return (e as NetnsError).code;
-  }
-  return undefined;
-}
+/** The code of the NetnsError `p` rejects with (asserting it is an Error and a NetnsError), or undefined when it resolves. */
+export const errorCode = rejectionCode;
 
 /** A fresh interface name of at most 15 bytes: TAG + short random suffix. */
 export function ifName(tag: string): string {
