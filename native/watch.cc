@@ -6,8 +6,8 @@
 //
 // One addon thread per Node environment (main thread or Worker), `nk-watch`, serves every
 // subscription of that environment with epoll; it is stopped and joined when the environment is
-// cleaned up (a terminated Worker), and never delivers to an environment that is gone. Reading is cheap and never
-// blocks, so one thread scales to hundreds of watched namespaces where a thread each would not;
+// cleaned up (a terminated Worker), and never delivers to an environment that is gone. Reading is
+// cheap and never blocks, so one thread scales to hundreds of watched namespaces where a thread each would not;
 // it never changes namespace (sockets are opened by the worker pool) and only dumps, on its own
 // per-subscription socket, when a stream starts or must resync.
 //
@@ -100,6 +100,7 @@ struct Batch {
 };
 
 void CallJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, Batch* raw);
+void DeliverJs(Napi::Env env, Napi::Function fn, const Batch& b);
 using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Batch, CallJs>;
 
 struct NlSockFree {
@@ -539,6 +540,20 @@ void CallJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, Batch* raw) {
   if (env == nullptr) return;  // the environment is being torn down: just free the batch
   // Credit back first: even if JavaScript throws below, the subscription must not stall.
   if (b->sub->inflight.fetch_sub(1) == kMaxInflight && b->sub->env->alive) b->sub->watcher->Poke();
+  try {
+    DeliverJs(env, fn, *b);
+  } catch (const Napi::Error& e) {
+    // The callback threw: it surfaces as an uncaught exception, as for any callback. Unless N-API
+    // refuses because a Worker is being terminated: then nobody is left to deliver to.
+    try {
+      e.ThrowAsJavaScriptException();
+    } catch (const Napi::Error&) {
+    }
+  }
+}
+
+void DeliverJs(Napi::Env env, Napi::Function fn, const Batch& batch) {
+  const Batch* b = &batch;
   Napi::HandleScope scope(env);
   Napi::Object o = Napi::Object::New(env);
   if (b->resync) {
@@ -555,11 +570,7 @@ void CallJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, Batch* raw) {
   o.Set("events", events);
   if (b->error.failed()) o.Set("error", ErrorToJs(env, b->error));
   if (b->closed) o.Set("closed", true);
-  try {
-    fn.Call({o});
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();  // surfaces as an uncaught exception, as for any callback
-  }
+  fn.Call({o});
 }
 
 // ---- Opening: on a worker thread, inside the namespace ----------------------------------------

@@ -135,17 +135,23 @@ void Settle(Napi::Env env, Napi::Function, EnvState* state, Job* raw) {
   std::unique_ptr<Job> job(raw);
   std::unique_ptr<Napi::Promise::Deferred> deferred(job->deferred);
   if (env == nullptr) return;  // the environment is being torn down: just free the job
-  Napi::HandleScope scope(env);
-  if (job->error.failed()) {
-    deferred->Reject(ErrorToJs(env, job->error));
-  } else {
-    try {
-      deferred->Resolve(job->Result(env));
-    } catch (const Napi::Error& e) {
-      deferred->Reject(e.Value());
+  bool last = --state->pending == 0;
+  // Every N-API call below fails while a Worker is being terminated (it can no longer run
+  // JavaScript): then there is nobody to settle for, and nothing may escape this callback.
+  try {
+    Napi::HandleScope scope(env);
+    if (job->error.failed()) {
+      deferred->Reject(ErrorToJs(env, job->error));
+    } else {
+      try {
+        deferred->Resolve(job->Result(env));
+      } catch (const Napi::Error& e) {
+        deferred->Reject(e.Value());
+      }
     }
+  } catch (const Napi::Error&) {
   }
-  if (--state->pending == 0) state->tsfn.Unref(env);
+  if (last) napi_unref_threadsafe_function(env, state->tsfn);
 }
 
 void Cleanup(EnvState* state) {
@@ -227,7 +233,7 @@ Napi::Promise Submit(Napi::Env env, std::unique_ptr<Job> job, Lane lane) {
   auto* deferred = new Napi::Promise::Deferred(env);
   Napi::Promise promise = deferred->Promise();
   job->deferred = deferred;
-  if (state->pending++ == 0) state->tsfn.Ref(env);
+  if (state->pending++ == 0) napi_ref_threadsafe_function(env, state->tsfn);
   Task t{job.release(), std::move(state)};
   // pool is stable here: this environment counts among its users until its cleanup.
   switch (lane) {
