@@ -178,7 +178,7 @@ export function createDispatcher(target: SocketTarget, options: NetnsDispatcherO
 }
 
 /** fetch() through `dispatcher`: undici's fetch, the same implementation as Node's global one. */
-export function fetchWith(dispatcher: Dispatcher, input: RequestInfo, init: RequestInit = {}): Promise<Response> {
+export async function fetchWith(dispatcher: Dispatcher, input: RequestInfo, init: RequestInit = {}): Promise<Response> {
   if (init === null || typeof init !== 'object') throw invalid('ERR_NETNS_INVALID_ARG', `fetch init must be an object, got ${describe(init)}`);
   if ((init as { dispatcher?: unknown }).dispatcher !== undefined) {
     throw invalid('ERR_NETNS_INVALID_ARG', 'fetch init may not set dispatcher: ns.fetch uses the namespace\'s (use ns.dispatcher() and undici\'s fetch for your own)');
