@@ -141,6 +141,23 @@ describe('a server in A and a client in B, in one process', () => {
     }
   });
 
+  test('an IPv6 zone names an interface inside the namespace (link-local addresses)', async () => {
+    await A.addresses.add('va', 'fe80::77:1/64', { noDad: true });
+    await B.addresses.add('vb', 'fe80::77:2/64', { noDad: true });
+    const server = greeter();
+    const { port } = await A.net.listen(server, { host: 'fe80::77:1%va', port: 0 });
+    try {
+      const s = await B.net.connect({ host: 'fe80::77:1%vb', port, localAddress: 'fe80::77:2%vb' });
+      // Node names the peer's zone with if_indextoname() in *this* process's namespace, so the
+      // name after % may be any interface of ours with that index (docs/sockets.md, limits).
+      expect(await readAll(s)).toMatch(/^hello fe80::77:2(%\S+)? /);
+      // "va" is A's interface, not B's: looked up inside B, it does not exist.
+      expect(await errorCode(B.net.connect({ host: 'fe80::77:1%va', port }))).toBe('ENODEV');
+    } finally {
+      await closeServer(server);
+    }
+  });
+
   test('ipv6Only refuses IPv4-mapped clients', async () => {
     const server = greeter();
     const { port } = await A.net.listen(server, { host: '::', port: 0, ipv6Only: true });
