@@ -177,7 +177,7 @@ interface ConnectPlan {
 const CONNECT_KEYS = ['host', 'port', 'localAddress', 'localPort', 'family', 'timeout', 'signal', 'lookup', 'allowHalfOpen'] as const;
 
 /** Checks connect options completely; nothing is created before this returns. */
-export function planConnect(options: unknown): ConnectPlan {
+function planConnect(options: unknown): ConnectPlan {
   const o = validate.object(options, 'connect options');
   validate.knownKeys(o, 'connect options', CONNECT_KEYS);
   const family = o.family === undefined ? undefined : familyArg(o.family);
@@ -338,8 +338,16 @@ export async function listen(target: SocketTarget, server: net.Server, options: 
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    // exclusive: in a cluster worker the primary must not be asked to share a descriptor it does not have.
-    server.listen({ fd, backlog, exclusive: true });
+    try {
+      // exclusive: in a cluster worker the primary must not be asked to share a descriptor it does not have.
+      server.listen({ fd, backlog, exclusive: true });
+    } catch (e) {
+      // Refused before Node took the descriptor (e.g. listen() was called elsewhere meanwhile).
+      server.off('error', onError);
+      server.off('listening', onListening);
+      closeQuietly(fd);
+      fail(e);
+    }
   });
   return server.address() as AddressInfo;
 }
@@ -365,16 +373,19 @@ export async function createDgram(target: SocketTarget, options: DgramOptions): 
   const spec: NativeSocketSpec = { family, type: 'udp', reuseAddr, bind: endpoint(host, p) };
   if (ipv6Only !== undefined) spec.ipv6Only = ipv6Only;
   const { fd } = await call({ netns: target.label, syscall: 'bind' }, () => native.socketOpen(target.path, spec)).catch(pointAt(stack));
-  let sock: dgram.Socket;
+  let sock: dgram.Socket | undefined;
   try {
     sock = dgram.createSocket(o.lookup ? { type, lookup: o.lookup as dgram.SocketOptions['lookup'] } : { type });
+    // bind({ fd }) only opens the descriptor (no bind(2) again) and emits 'listening' at once.
+    const s = sock;
+    await new Promise<void>((ok) => s.bind({ fd, exclusive: true }, ok));
+    return s;
   } catch (e) {
+    // Node refused the descriptor (it throws before taking it): it is still ours to close.
+    sock?.close();
     closeQuietly(fd);
     throw e;
   }
-  // bind({ fd }) only opens the descriptor (no bind(2) again) and emits 'listening' at once.
-  await new Promise<void>((ok) => sock.bind({ fd, exclusive: true }, ok));
-  return sock;
 }
 
 const RAW_KEYS = ['type', 'family', 'protocol'] as const;
