@@ -46,8 +46,8 @@ function extras(o: NetnsAgentExtras): NetnsAgentExtras {
   return { lookup: o.lookup, connectTimeout: o.connectTimeout };
 }
 
-/** Node's defaults for its global agent (Node 20): keep-alive, a 5 s idle limit for free sockets. */
-const AGENT_DEFAULTS = { keepAlive: true, timeout: 5000 } as const;
+/** Node's options for its own global agent (Node 20): keep-alive, most recently used socket first, 5 s socket timeout. */
+const AGENT_DEFAULTS = { keepAlive: true, scheduling: 'lifo', timeout: 5000 } as const;
 
 function agentOptions<T extends NetnsAgentExtras & { tls?: boolean }>(options: T): Omit<T, 'tls' | 'lookup' | 'connectTimeout'> {
   const { tls: _tls, lookup: _lookup, connectTimeout: _ct, ...rest } = options;

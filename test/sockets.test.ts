@@ -213,6 +213,10 @@ describe('a server in A and a client in B, in one process', () => {
       expect(first).toMatch(new RegExp(`^${B4.replace(/\./g, '\\.')}:\\d+$`));
       expect(second).toBe(first); // the same source port: one connection, kept alive
       expect(B.agent()).toBe(B.agent());
+      // A refusal reaches the request's 'error' event as our typed error.
+      const refused = await new Promise<Error>((resolve) => http.get({ host: A4, port: freshPort(), agent: B.agent() }, () => resolve(new Error('answered'))).on('error', resolve));
+      expect(refused).toBeInstanceOf(NetnsError);
+      expect(refused).toMatchObject({ code: 'ECONNREFUSED', netns: B.name });
     } finally {
       await B.closeConnections();
       await closeServer(server);
