@@ -14,11 +14,14 @@
  *   BENCH_PEERS=kit-bulk,kit-topology,kit-perop,c-libnl,ip,ip-batch,pyroute2-netns,pyroute2-pushns
  *   BENCH_OUT=bench/last-run   where the markdown table and the JSON samples go
  *   BENCH_REPORT=file.json     only print the table of an earlier run's samples
+ *   BENCH_CONNECT=1            the connection set-up line (ns.net.connect vs a client spawned with
+ *                              `ip netns exec`); 0 skips it. BENCH_N= (empty) runs only that line.
  * Quick run: `npm run bench -- BENCH_N=50 BENCH_RUNS=1`
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bulk, netns } from '../lib/index';
@@ -28,7 +31,8 @@ for (const arg of process.argv.slice(2)) {
   if (m) process.env[m[1]] = m[2];
 }
 const ROOT = path.resolve(__dirname, '..', '..');
-const NS_LIST = (process.env.BENCH_N ?? '100,1000').split(',').map(Number);
+const NS_LIST = (process.env.BENCH_N ?? '100,1000').split(',').filter(Boolean).map(Number);
+const CONNECT = process.env.BENCH_CONNECT !== '0';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MODES = (process.env.BENCH_SYSCTLS ?? 'default,ipv6off').split(',') as Array<'default' | 'ipv6off'>;
 const ALL_PEERS = ['kit-bulk', 'kit-topology', 'kit-perop', 'c-libnl', 'ip', 'ip-batch', 'pyroute2-netns', 'pyroute2-pushns'] as const;
@@ -254,6 +258,64 @@ async function cleanupPrefix(prefix: string): Promise<void> {
   if (left.length) await bulk.deleteMany(left, { missingOk: true, timeoutMs: 300000 });
 }
 
+/**
+ * Connection set-up latency from inside a namespace: `ns.net.connect` (a socket made on an addon
+ * thread inside the namespace, the connect awaited on this event loop) against what a program
+ * needs without it, a client started with `ip netns exec NS python3 -c 'connect'`. One namespace,
+ * a listener on its loopback (in this process); per run the median of KIT_N connects and of
+ * EXEC_N spawned clients, the two alternating which goes first; the ratio is taken per run.
+ */
+async function connectBench(): Promise<string> {
+  const KIT_N = 50;
+  const EXEC_N = 5;
+  const name = `${PREFIX}conn`;
+  const ns = await netns.create(name, { loopbackUp: true });
+  const server = net.createServer((s) => s.destroy());
+  try {
+    const { port } = await ns.net.listen(server, { host: '127.0.0.1', port: 0 });
+    const script = `import socket; socket.create_connection(("127.0.0.1", ${port})).close()`;
+    const kitOnce = async (): Promise<number> => {
+      const t0 = process.hrtime.bigint();
+      const s = await ns.net.connect({ host: '127.0.0.1', port });
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      s.destroy();
+      return ms;
+    };
+    const execOnce = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const t0 = process.hrtime.bigint();
+        execFile('ip', ['netns', 'exec', name, PYTHON, '-c', script], (err) => (err ? reject(err) : resolve(Number(process.hrtime.bigint() - t0) / 1e6)));
+      });
+    const series = async (f: () => Promise<number>, n: number) => {
+      const xs: number[] = [];
+      for (let i = 0; i < n; i++) xs.push(await f());
+      return median(xs);
+    };
+    await kitOnce(); // the first call pays for the addon's thread wake-up and the JIT
+    const runs: Array<{ kit: number; exec: number }> = [];
+    for (let run = 0; run < RUNS && !stopping; run++) {
+      let kit: number;
+      let exec: number;
+      if (run % 2 === 0) {
+        kit = await series(kitOnce, KIT_N);
+        exec = await series(execOnce, EXEC_N);
+      } else {
+        exec = await series(execOnce, EXEC_N);
+        kit = await series(kitOnce, KIT_N);
+      }
+      runs.push({ kit, exec });
+      console.log(`connect run ${run + 1}/${RUNS}: ns.net.connect ${kit.toFixed(3)} ms, ip netns exec python3 ${exec.toFixed(1)} ms`);
+    }
+    const kitMed = median(runs.map((r) => r.kit));
+    const execMed = median(runs.map((r) => r.exec));
+    const ratio = median(runs.map((r) => r.exec / r.kit));
+    return `Connection set-up from inside a namespace (loopback, ${runs.length} alternating runs, medians of ${KIT_N} / ${EXEC_N}): ns.net.connect ${kitMed.toFixed(3)} ms, \`ip netns exec NS python3 -c connect\` ${execMed.toFixed(1)} ms: ${ratio.toFixed(0)}x faster in-process.`;
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+    await ns.delete({ missingOk: true });
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -314,6 +376,12 @@ async function main(): Promise<void> {
   }
   if (process.getuid?.() !== 0) throw new Error('the benchmark creates namespaces: run it as root');
   mkdirSync(TMP, { recursive: true });
+  const connectLine = CONNECT ? await connectBench() : '';
+  if (connectLine) console.log(connectLine);
+  if (!NS_LIST.length) {
+    writeFileSync(`${OUT}.md`, `${connectLine}\n`);
+    return;
+  }
   buildPeerC();
   const samples: Sample[] = [];
   for (const n of NS_LIST) {
@@ -329,10 +397,10 @@ async function main(): Promise<void> {
         }
       }
       const table = report(samples);
-      writeFileSync(`${OUT}.md`, table);
+      writeFileSync(`${OUT}.md`, `${table}\n${connectLine}\n`);
     }
   }
-  const table = report(samples);
+  const table = `${report(samples)}\n${connectLine}\n`;
   writeFileSync(`${OUT}.md`, table);
   console.log(`\n${table}\nwritten to ${OUT}.md and ${OUT}.json`);
 }

@@ -104,3 +104,7 @@ export const bulk = {
   BRIDGE_MAX_PORTS: bulkApi.BRIDGE_MAX_PORTS,
 };
 export type { BulkNamespace, BulkVeth, BulkProgress, BulkResult, CreateManyOptions, DeleteManyOptions } from './bulk';
+
+// Sockets inside a namespace, used from this process (ns.net, ns.dgram, ns.socket, ns.agent, ns.fetch): docs/sockets.md
+export { NetnsNet, NetnsDgram, type ConnectOptions, type ListenOptions, type DgramOptions, type RawSocketOptions } from './sockets';
+export { NetnsHttpAgent, NetnsHttpsAgent, type NetnsHttpAgentOptions, type NetnsHttpsAgentOptions, type NetnsDispatcherOptions, type NetnsAgentExtras } from './http-agent';

@@ -305,6 +305,45 @@ export interface NativeAddon {
   setErrorFactory(make: (failure: NativeFailure) => Error): void;
 }
 
+// ---- sockets inside a namespace (lib/sockets.ts, native/socket.cc) ----
+
+/** An address to bind or connect to: an IP literal without zone, the zone apart (an interface name inside the namespace). */
+export interface NativeEndpoint {
+  /** '' = the wildcard address of the family */
+  address: string;
+  port: number;
+  scope?: string;
+}
+
+/** What socketOpen makes, in this order, inside the namespace: socket(), options, bind(), connect(). */
+export interface NativeSocketSpec {
+  family: 4 | 6;
+  type: 'tcp' | 'udp' | 'raw';
+  protocol?: number;
+  /** SO_REUSEADDR */
+  reuseAddr?: boolean;
+  /** IPV6_V6ONLY (IPv6 only; absent: the namespace's net.ipv6.bindv6only) */
+  ipv6Only?: boolean;
+  /** the default wildcard listener: a kernel without IPv6 gets 0.0.0.0 instead of :: */
+  fallbackV4?: boolean;
+  bind?: NativeEndpoint;
+  /** started non-blocking: `connecting` says whether it still has to finish */
+  connect?: NativeEndpoint;
+}
+
+// (declaration merging: these members join NativeAddon above)
+export interface NativeAddon {
+  /** Creates the socket inside `ns` on an addon thread; the caller owns `fd` (non-blocking, close-on-exec). */
+  socketOpen(ns: string, spec: NativeSocketSpec): Promise<{ fd: number; connecting: boolean }>;
+  /**
+   * Waits on this thread's event loop until a connecting `fd` is writable, then calls `done` with
+   * 0 (connected) or the negative errno of the failure and its text. Returns the wait's id.
+   */
+  socketWaitConnect(fd: number, done: (errno: number, message: string) => void): number;
+  /** Stops a wait without calling `done` (the caller closes the fd); false when it had finished. */
+  socketCancelWait(id: number): boolean;
+}
+
 export interface NativeBridgePortChange {
   /** IFLA_BRPORT_MODE through IFLA_INFO_SLAVE_DATA (the link must be a bridge port) */
   hairpin?: boolean;

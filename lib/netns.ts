@@ -19,6 +19,9 @@ import type { ChildProcess } from 'node:child_process';
 import * as validate from './validate';
 import * as registry from './registry';
 import { watchNamespaces, watchNetwork, type NamespaceWatch, type NamespaceWatchOptions, type NetworkWatch, type WatchOptions } from './watch';
+import { NetnsDgram, NetnsNet, rawSocket, type RawSocketOptions } from './sockets';
+import { createAgent, createDispatcher, DefaultPools, fetchWith, NetnsHttpAgent, NetnsHttpsAgent, type NetnsDispatcherOptions, type NetnsHttpAgentOptions, type NetnsHttpsAgentOptions } from './http-agent';
+import type { Agent as UndiciAgent, RequestInfo, RequestInit, Response } from 'undici';
 
 /** Where named namespaces live (iproute2's NETNS_RUN_DIR). */
 export const RUN_DIR = '/run/netns';
@@ -176,6 +179,73 @@ export class Netns implements AsyncDisposable {
     return watchNetwork(this.ref, this.label, options);
   }
 
+  // ---- sockets inside this namespace (lib/sockets.ts, lib/http-agent.ts, docs/sockets.md) ----
+  private netApi?: NetnsNet;
+  private dgramApi?: NetnsDgram;
+  private pools?: DefaultPools;
+
+  /** TCP inside this namespace with Node's net classes: `connect()` (ip netns exec NS nc HOST PORT), `listen(server)` (nc -l). */
+  get net(): NetnsNet {
+    this.netApi ??= new NetnsNet(this);
+    return this.netApi;
+  }
+
+  /** UDP inside this namespace: `createSocket()` gives a bound dgram.Socket (ip netns exec NS nc -u -l ADDRESS PORT). */
+  get dgram(): NetnsDgram {
+    this.dgramApi ??= new NetnsDgram(this);
+    return this.dgramApi;
+  }
+
+  /**
+   * A descriptor (tcp, udp or raw) created inside this namespace, owned by the caller.
+   * Equivalent to: `ip netns exec NAME` followed by the program's own socket(2)
+   */
+  socket(options: RawSocketOptions): Promise<number> {
+    return rawSocket(this, options);
+  }
+
+  /**
+   * An `http.Agent` (or `https.Agent` with `tls: true`) whose connections start inside this
+   * namespace, keep-alive like Node's. Without options, the same agent each time.
+   * Equivalent to: `ip netns exec NAME curl URL`
+   */
+  agent(options?: NetnsHttpAgentOptions): NetnsHttpAgent;
+  agent(options: NetnsHttpsAgentOptions): NetnsHttpsAgent;
+  agent(options?: NetnsHttpAgentOptions | NetnsHttpsAgentOptions): NetnsHttpAgent | NetnsHttpsAgent {
+    if (options !== undefined) return createAgent(this, options);
+    this.pools ??= new DefaultPools();
+    this.pools.http ??= new NetnsHttpAgent(this);
+    return this.pools.http;
+  }
+
+  /** `agent({ tls: true, ...options })`: an https.Agent. Equivalent to: `ip netns exec NAME curl https://...` */
+  httpsAgent(options?: Omit<NetnsHttpsAgentOptions, 'tls'>): NetnsHttpsAgent {
+    if (options !== undefined) return new NetnsHttpsAgent(this, options);
+    this.pools ??= new DefaultPools();
+    this.pools.https ??= new NetnsHttpsAgent(this);
+    return this.pools.https;
+  }
+
+  /** An undici Agent (a fetch dispatcher) whose connections start inside this namespace; close() it when done. */
+  dispatcher(options?: NetnsDispatcherOptions): UndiciAgent {
+    return createDispatcher(this, options);
+  }
+
+  /**
+   * fetch() with its connections made inside this namespace (one keep-alive pool per handle).
+   * Equivalent to: `ip netns exec NAME curl URL`
+   */
+  fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
+    this.pools ??= new DefaultPools();
+    this.pools.dispatcher ??= createDispatcher(this);
+    return fetchWith(this.pools.dispatcher, input, init);
+  }
+
+  /** Closes the idle keep-alive connections of `agent()`, `httpsAgent()` and `fetch()` (sockets keep a namespace alive). */
+  async closeConnections(): Promise<void> {
+    await this.pools?.close();
+  }
+
   /** Closes this namespace's cached netlink socket (it is reopened on the next call). */
   release(): void {
     native.releaseSockets(this.path);
@@ -183,6 +253,7 @@ export class Netns implements AsyncDisposable {
 
   /** `await using ns = await netns.create(...)`: deletes what we created, releases what we opened. */
   async [Symbol.asyncDispose](): Promise<void> {
+    await this.closeConnections();
     if (this.owned) await this.delete({ missingOk: true });
     else this.release();
   }

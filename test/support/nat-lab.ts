@@ -9,13 +9,14 @@
  * so anything from red/blue reaches it only when the host masquerades. The VIP ranges
  * (10.96.0.0/24, fd96::/64) are routed to the host.
  *
- * Peers are small python3 programs (TCP/UDP servers that answer with their name and the source
- * address they saw; clients that print the answers), started with ns.spawn / ns.exec. Every
- * wait is bounded.
+ * Peers (TCP/UDP servers that answer with their name and the source address they saw; clients
+ * that collect the answers) run in this process on sockets created inside their namespaces
+ * (ns.net, ns.dgram): nothing is spawned, so no start-up wait (python under the sanitizer preload
+ * took seconds). Every wait is bounded.
  */
-import type { ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import net from 'node:net';
 import type { Netns } from '../../lib/index';
-import { PYTHON, peerEnv } from './peers';
 import type { Sandbox } from './sandbox';
 
 export const ADDR = {
@@ -58,79 +59,15 @@ export async function buildLab(sb: Sandbox): Promise<Lab> {
   return { host, red, blue, wan };
 }
 
-const PEER = String.raw`
-import socket, sys, time
-a = sys.argv[1:]
-mode = a[0]
-def fam(f): return socket.AF_INET6 if f == '6' else socket.AF_INET
-if mode == 'serve':
-    name, f, proto, port = a[1], a[2], a[3], int(a[4])
-    s = socket.socket(fam(f), socket.SOCK_STREAM if proto == 'tcp' else socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if f == '6': s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    s.bind(('::' if f == '6' else '0.0.0.0', port))
-    if proto == 'tcp': s.listen(256)
-    print('ready', flush=True)
-    while True:
-        if proto == 'tcp':
-            c, peer = s.accept()
-            c.sendall(('%s %s\n' % (name, peer[0])).encode())
-            c.close()
-        else:
-            d, peer = s.recvfrom(2048)
-            print('got %s' % peer[0], flush=True)
-            s.sendto(('%s %s\n' % (name, peer[0])).encode(), peer)
-elif mode == 'ask':
-    f, proto, host, port, count, timeout = a[1], a[2], a[3], int(a[4]), int(a[5]), float(a[6])
-    for i in range(count):
-        try:
-            if proto == 'tcp':
-                c = socket.create_connection((host, port), timeout=timeout)
-                c.settimeout(timeout)
-                line = c.makefile().readline().strip()
-                c.close()
-            else:
-                s = socket.socket(fam(f), socket.SOCK_DGRAM)
-                s.settimeout(timeout)
-                s.sendto(b'hi', (host, port))
-                line = s.recvfrom(2048)[0].decode().strip()
-                s.close()
-            print(line or 'ERR empty', flush=True)
-        except Exception as e:
-            print('ERR %s' % type(e).__name__, flush=True)
-elif mode == 'stream':
-    f, host, port, interval, total = a[1], a[2], int(a[3]), float(a[4]), float(a[5])
-    s = socket.socket(fam(f), socket.SOCK_DGRAM)
-    s.settimeout(interval)
-    end = time.time() + total
-    n = 0
-    while time.time() < end:
-        n += 1
-        s.sendto(b'x', (host, port))
-        print('sent %d' % n, flush=True)
-        try:
-            print('reply %s' % s.recvfrom(2048)[0].decode().strip(), flush=True)
-        except OSError:
-            pass
-`;
-
-/** A long-running peer whose stdout lines are collected. */
+/** A peer's log: what it saw and did, one line each ("got 203.0.113.2", "sent 3", "reply red-udp 10.0.2.2"). */
 export class Peer {
   readonly lines: string[] = [];
-  constructor(readonly child: ChildProcess) {
-    let buf = '';
-    child.stdout!.on('data', (b: Buffer) => {
-      buf += b.toString();
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      this.lines.push(...parts);
-    });
-  }
+  constructor(private readonly stop: () => void) {}
   count(prefix: string): number {
     return this.lines.filter((l) => l.startsWith(prefix)).length;
   }
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    this.stop();
   }
 }
 
@@ -150,28 +87,140 @@ export async function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Starts a server in `ns` answering "<name> <source address>" and waits until it says it listens
- * (or exits). The wait is event-driven; its bound only stops a hung start from hanging the run, so
- * it is far above any start time seen under load (one start under the ASan preload took 2.8 s).
+ * A server in `ns` answering "<name> <source address>\n" (TCP: then closes; UDP: to the sender,
+ * logging "got <source>"). It lives in this process, on a socket created inside `ns`
+ * (lib/sockets.ts): no interpreter to start, so it is ready when this resolves.
  */
 export async function serve(ns: Netns, name: string, family: 4 | 6, proto: 'tcp' | 'udp', port: number): Promise<Peer> {
-  const p = new Peer(ns.spawn(PYTHON, ['-u', '-c', PEER, 'serve', name, String(family), proto, String(port)], { stdio: ['ignore', 'pipe', 'inherit'], env: peerEnv() }));
+  const any = family === 6 ? '::' : '0.0.0.0';
+  if (proto === 'tcp') {
+    const open = new Set<net.Socket>();
+    const server = net.createServer((c) => {
+      open.add(c);
+      c.on('close', () => open.delete(c));
+      c.on('error', () => undefined);
+      c.end(`${name} ${c.remoteAddress}\n`);
+    });
+    const p = new Peer(() => {
+      for (const c of open) c.destroy();
+      server.close();
+    });
+    await ns.net.listen(server, { host: any, port, backlog: 256, ...(family === 6 ? { ipv6Only: true } : {}) });
+    peers.push(p);
+    return p;
+  }
+  const sock = await ns.dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', address: any, port, reuseAddr: true, ...(family === 6 ? { ipv6Only: true } : {}) });
+  const p = new Peer(() => sock.close());
+  sock.on('message', (_msg, rinfo) => {
+    p.lines.push(`got ${rinfo.address}`);
+    sock.send(`${name} ${rinfo.address}\n`, rinfo.port, rinfo.address);
+  });
+  sock.on('error', () => undefined);
   peers.push(p);
-  const started = await waitFor(() => p.lines.includes('ready') || p.child.exitCode !== null || p.child.signalCode !== null, 120000);
-  if (!started || !p.lines.includes('ready')) throw new Error(`server ${name} did not start (exit ${p.child.exitCode ?? p.child.signalCode ?? 'none'})`);
   return p;
 }
 
-/** Connects `count` times from `ns` and returns the answers ("red 203.0.113.2", or "ERR <why>"). */
-export async function ask(ns: Netns, family: 4 | 6, proto: 'tcp' | 'udp', host: string, port: number, count = 1, timeout = 2): Promise<string[]> {
-  const r = await ns.exec(PYTHON, ['-c', PEER, 'ask', String(family), proto, host, String(port), String(count), String(timeout)], { timeout: count * timeout * 1000 + 60000, env: peerEnv() });
-  return r.stdout.trim().split('\n');
+/** What the python peers these tests were written against called each failure. */
+function errName(e: unknown): string {
+  const code = (e as { code?: string }).code;
+  if (code === 'ETIMEDOUT') return 'TimeoutError';
+  if (code === 'ECONNREFUSED') return 'ConnectionRefusedError';
+  if (code === 'ECONNRESET') return 'ConnectionResetError';
+  return 'OSError';
 }
 
-/** A UDP client that keeps sending one datagram per `interval` seconds from one socket for `total` seconds. */
+/** One TCP question: connect (within `timeoutMs`), read one line (within `timeoutMs`), close. */
+async function askTcp(ns: Netns, host: string, port: number, timeoutMs: number): Promise<string> {
+  const c = await ns.net.connect({ host, port, timeout: timeoutMs });
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => finish(Object.assign(new Error('read timed out'), { code: 'ETIMEDOUT' })), timeoutMs);
+    function finish(err?: Error): void {
+      clearTimeout(timer);
+      c.destroy();
+      if (err) reject(err);
+      else resolve(text.split('\n')[0].trim());
+    }
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => {
+      text += d;
+      if (text.includes('\n')) finish();
+    });
+    c.on('end', () => finish());
+    c.on('error', (e) => finish(e));
+  });
+}
+
+/** One UDP question from a fresh socket: send "hi", wait `timeoutMs` for the first answer. */
+async function askUdp(ns: Netns, family: 4 | 6, host: string, port: number, timeoutMs: number): Promise<string> {
+  const s = await ns.dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' })), timeoutMs);
+      s.once('message', (m) => {
+        clearTimeout(timer);
+        resolve(m.toString().trim());
+      });
+      s.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      s.send('hi', port, host);
+    });
+  } finally {
+    s.close();
+  }
+}
+
+/** Connects `count` times, one after the other, from `ns` and returns the answers ("red 203.0.113.2", or "ERR <why>"). */
+export async function ask(ns: Netns, family: 4 | 6, proto: 'tcp' | 'udp', host: string, port: number, count = 1, timeout = 2): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    try {
+      const line = proto === 'tcp' ? await askTcp(ns, host, port, timeout * 1000) : await askUdp(ns, family, host, port, timeout * 1000);
+      out.push(line || 'ERR empty');
+    } catch (e) {
+      out.push(`ERR ${errName(e)}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * A UDP client that sends one datagram per `interval` seconds from one socket for `total` seconds,
+ * logging "sent N" and "reply <answer>". Returns at once; the socket is made in the background.
+ */
 export function udpStream(ns: Netns, family: 4 | 6, host: string, port: number, interval: number, total: number): Peer {
-  const p = new Peer(ns.spawn(PYTHON, ['-u', '-c', PEER, 'stream', String(family), host, String(port), String(interval), String(total)], { stdio: ['ignore', 'pipe', 'inherit'], env: peerEnv() }));
+  let timer: NodeJS.Timeout | undefined;
+  let sock: dgram.Socket | undefined;
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    if (timer) clearInterval(timer);
+    sock?.close();
+    sock = undefined;
+  };
+  const p = new Peer(stop);
   peers.push(p);
+  void ns.dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' }).then(
+    (s) => {
+      if (stopped) return s.close();
+      sock = s;
+      s.on('error', () => undefined);
+      s.on('message', (m) => p.lines.push(`reply ${m.toString().trim()}`));
+      let n = 0;
+      const end = Date.now() + total * 1000;
+      const tick = () => {
+        if (Date.now() >= end) return stop();
+        n++;
+        s.send('x', port, host);
+        p.lines.push(`sent ${n}`);
+      };
+      tick();
+      timer = setInterval(tick, interval * 1000);
+    },
+    (e: Error) => p.lines.push(`ERR ${e.message}`),
+  );
   return p;
 }
 
