@@ -104,3 +104,11 @@ export const bulk = {
   BRIDGE_MAX_PORTS: bulkApi.BRIDGE_MAX_PORTS,
 };
 export type { BulkNamespace, BulkVeth, BulkProgress, BulkResult, CreateManyOptions, DeleteManyOptions } from './bulk';
+
+// Traffic control (docs/tc.md): links.shape()/getShape()/stats(), ns.tc.{qdiscs,classes,filters}.
+import * as shapeApi from './shape';
+/** tc-style unit parsing, as links.shape() reads its input: '10mbit' -> bits/s, '32kb' -> bytes, '40ms' -> ms, '1%' -> percent. */
+export const tcUnits = { parseRate: shapeApi.parseRate, parseSize: shapeApi.parseSize, parseTime: shapeApi.parseTime, parsePercent: shapeApi.parsePercent };
+export type { LinkStats } from './links';
+export type { ShapeSpec, LinkShapeSpec, Shape, LinkShape } from './shape';
+export type { Tc, QdiscSpec, QdiscKind, ClassSpec, FilterSpec, FilterKind, ActionSpec, U32Match, Qdisc, TcClass, Filter, TcStats } from './tc';

@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFileLock(env, exports);
   InitWatch(env, exports);
   InitBulk(env, exports);
+  InitTc(env, exports);
   return exports;
 }
 
