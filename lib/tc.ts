@@ -17,6 +17,7 @@ import {
   handle as mkHandle,
   ifbName,
   INGRESS_HANDLE,
+  needsNetem,
   parsePercent,
   parseRate,
   parseSize,
@@ -295,10 +296,18 @@ export function toNativeQdisc(spec: QdiscSpec, forDelete = false): NativeTcSpec 
     validate.knownKeys(o, 'qdisc', BASE_KEYS);
     return out;
   }
-  out.options = convertOptions(o, QDISC_OPTIONS[kind!], `${kind} qdisc`, BASE_KEYS);
+  const opts = convertOptions(o, QDISC_OPTIONS[kind!], `${kind} qdisc`, BASE_KEYS);
+  out.options = opts;
+  if ((kind === 'pfifo' || kind === 'bfifo') && opts.limit === undefined) {
+    // tc would take the device's txqueuelen; libnl 3.7 cannot send a fifo without a limit.
+    throw invalid('ERR_NETNS_INVALID_ARG', `${kind} qdisc needs a limit`);
+  }
+  if (kind === 'prio' && opts.priomap && opts.priomap.some((b) => b >= (opts.bands ?? 3))) {
+    throw invalid('ERR_NETNS_INVALID_ARG', `prio priomap names a band beyond bands (${opts.bands ?? 3})`);
+  }
   if (kind === 'tbf') {
-    if (out.options.rate === undefined || out.options.burst === undefined) throw invalid('ERR_NETNS_INVALID_ARG', 'tbf qdisc needs rate and burst (as tc does)');
-    if ((out.options.limit === undefined) === (out.options.latency === undefined)) throw invalid('ERR_NETNS_INVALID_ARG', 'tbf qdisc needs exactly one of limit and latency (as tc does)');
+    if (opts.rate === undefined || opts.burst === undefined) throw invalid('ERR_NETNS_INVALID_ARG', 'tbf qdisc needs rate and burst (as tc does)');
+    if ((opts.limit === undefined) === (opts.latency === undefined)) throw invalid('ERR_NETNS_INVALID_ARG', 'tbf qdisc needs exactly one of limit and latency (as tc does)');
   }
   return out;
 }
@@ -669,23 +678,36 @@ async function applyIngress(ns: Netns, dev: string, want: Shape | undefined, st:
 
 /**
  * Sets a link's whole shape (egress fields, and `ingress`); null returns it to the kernel default.
- * Validation first; a failure part-way (e.g. EOPNOTSUPP for netem on a kernel without it) puts the
- * previous shape back.
+ * Validation comes first. A kernel without netem refuses the first qdisc that needs it, so the
+ * direction that needs netem is applied first and the refusal (EOPNOTSUPP) comes before anything
+ * changed; any other failure part-way puts the previous shape back.
  */
 export async function shape(ns: Netns, dev: string, spec: unknown): Promise<void> {
   validate.ifname(dev);
   const want = validateShape(spec);
   const st = await readLinkState(ns, dev);
-  const before: LinkShape | null = await getShapeFromState(ns, dev, st).catch(() => null);
+  // undefined: a root qdisc shape() did not make; it is replaced, but cannot be put back.
+  const before = await getShapeFromState(ns, dev, st).catch(() => undefined);
   const egress = want ? stripIngress(want) : undefined;
+  const ingress = want?.ingress;
+  const steps = [() => applyDirection(ns, dev, egress, st.egress), () => applyIngress(ns, dev, ingress, st)];
+  if (ingress && needsNetem(ingress) && !(egress && needsNetem(egress))) steps.reverse();
+  let done = 0;
   try {
-    await applyDirection(ns, dev, egress, st.egress);
-    await applyIngress(ns, dev, want?.ingress, st);
+    for (const step of steps) {
+      await step();
+      done++;
+    }
   } catch (e) {
-    // The egress step may have succeeded before the ingress failed: restore what was there.
-    await restore(ns, dev, before).catch(() => undefined);
+    if (done > 0 && before !== undefined) await restore(ns, dev, before).catch(() => undefined);
     throw e;
   }
+}
+
+async function restore(ns: Netns, dev: string, before: LinkShape | null): Promise<void> {
+  const now = await readLinkState(ns, dev);
+  await applyDirection(ns, dev, before ? stripIngress(before) : undefined, now.egress);
+  await applyIngress(ns, dev, before?.ingress, now);
 }
 
 function stripIngress(s: LinkShape): Shape | undefined {
@@ -700,11 +722,4 @@ async function getShapeFromState(ns: Netns, dev: string, st: Awaited<ReturnType<
     if (ing) out.ingress = ing;
   }
   return Object.keys(out).length ? out : null;
-}
-
-async function restore(ns: Netns, dev: string, before: LinkShape | null): Promise<void> {
-  const now = await readLinkState(ns, dev);
-  const egress = before ? stripIngress(before) : undefined;
-  const nowEgress = await getShapeFromState(ns, dev, now).catch(() => null);
-  if (JSON.stringify(nowEgress ? stripIngress(nowEgress) : undefined) !== JSON.stringify(egress)) await applyDirection(ns, dev, egress, now.egress);
 }

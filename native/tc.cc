@@ -77,6 +77,11 @@ void MapMissingKind(OpError* err, const std::string& what) {
   }
 }
 
+// A message libnl refused to build: missing or invalid attributes are the caller's input.
+int BuildErrno(int rc) {
+  return rc == -NLE_MISSING_ATTR || rc == -NLE_INVAL || rc == -NLE_RANGE ? EINVAL : ENOMEM;
+}
+
 // ---- options, JS -> libnl --------------------------------------------------------------------
 
 struct Opts {
@@ -170,11 +175,13 @@ bool ApplyQdiscOpts(rtnl_qdisc* q, const std::string& kind, const Opts& o, OpErr
     if (o.limit) rtnl_sfq_set_limit(q, static_cast<int>(*o.limit));
     if (o.perturb) rtnl_sfq_set_perturb(q, static_cast<int>(*o.perturb));
   } else if (kind == "prio") {
-    if (o.bands) rtnl_qdisc_prio_set_bands(q, static_cast<int>(*o.bands));
-    if (!o.priomap.empty()) {
-      std::vector<uint8_t> map = o.priomap;
-      rc = rtnl_qdisc_prio_set_priomap(q, map.data(), static_cast<int>(map.size()));
-    }
+    // libnl aborts the process (BUG()) when a prio qdisc lacks bands or priomap: always send both,
+    // with tc's defaults where the caller gave none.
+    static const uint8_t kDefaultMap[TC_PRIO_MAX + 1] = {1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+    rtnl_qdisc_prio_set_bands(q, static_cast<int>(o.bands.value_or(3)));
+    std::vector<uint8_t> map = o.priomap.empty() ? std::vector<uint8_t>(kDefaultMap, kDefaultMap + TC_PRIO_MAX + 1) : o.priomap;
+    map.resize(TC_PRIO_MAX + 1, 0);
+    rc = rtnl_qdisc_prio_set_priomap(q, map.data(), static_cast<int>(map.size()));
   }
   if (rc < 0) {
     err->Set(EINVAL, "set qdisc options", kind + ": " + nl_geterror(rc));
@@ -446,7 +453,7 @@ class QdiscJob : public Job {
       // RTM_NEWQDISC without NLM_F_CREATE changes the existing qdisc (libnl's change request is deprecated).
       rc = rtnl_qdisc_build_add_request(q.get(), FlagsOf(op_), &msg);
     }
-    if (rc < 0) return error.Set(rc == -NLE_MISSING_ATTR ? EINVAL : ENOMEM, OpName(op_, "qdisc"), c_.kind + ": " + nl_geterror(rc));
+    if (rc < 0) return error.Set(BuildErrno(rc), OpName(op_, "qdisc"), c_.kind + ": " + nl_geterror(rc));
     if (!lease.Transact(msg, OpName(op_, "qdisc"), c_.dev, &error)) MapMissingKind(&error, "qdisc kind " + c_.kind);
   }
 
@@ -477,7 +484,7 @@ class ClassJob : public Job {
       // libnl has no class change request; RTM_NEWTCLASS without flags changes an existing class.
       rc = rtnl_class_build_add_request(cl.get(), FlagsOf(op_), &msg);
     }
-    if (rc < 0) return error.Set(rc == -NLE_MISSING_ATTR ? EINVAL : ENOMEM, OpName(op_, "class"), c_.kind + ": " + nl_geterror(rc));
+    if (rc < 0) return error.Set(BuildErrno(rc), OpName(op_, "class"), c_.kind + ": " + nl_geterror(rc));
     if (!lease.Transact(msg, OpName(op_, "class"), c_.dev, &error)) MapMissingKind(&error, "class kind " + c_.kind);
   }
 
@@ -536,7 +543,8 @@ class FilterJob : public Job {
     if (!f) return error.Set(ENOMEM, OpName(op_, "filter"), c_.dev);
     ApplyCommon(TC_CAST(f.get()), c_, ifindex);
     if (prio_) rtnl_cls_set_prio(f.get(), static_cast<uint16_t>(*prio_));
-    rtnl_cls_set_protocol(f.get(), static_cast<uint16_t>(protocol_.value_or(ETH_P_ALL)));
+    // A delete without a protocol matches any (0), as `tc filter del` does; a new filter sees all.
+    rtnl_cls_set_protocol(f.get(), static_cast<uint16_t>(protocol_.value_or(op_ == Op::Delete ? 0 : ETH_P_ALL)));
     nl_msg* msg = nullptr;
     int rc;
     std::string actionKinds;
@@ -547,7 +555,7 @@ class FilterJob : public Job {
       rc = op_ == Op::Change ? rtnl_cls_build_change_request(f.get(), 0, &msg)
                              : rtnl_cls_build_add_request(f.get(), FlagsOf(op_), &msg);
     }
-    if (rc < 0) return error.Set(rc == -NLE_MISSING_ATTR ? EINVAL : ENOMEM, OpName(op_, "filter"), c_.kind + ": " + nl_geterror(rc));
+    if (rc < 0) return error.Set(BuildErrno(rc), OpName(op_, "filter"), c_.kind + ": " + nl_geterror(rc));
     if (!lease.Transact(msg, OpName(op_, "filter"), c_.dev, &error)) {
       // The extack tells which part the kernel lacks: the classifier or an action module.
       bool action = error.extack.find("action") != std::string::npos;
