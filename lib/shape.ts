@@ -350,3 +350,29 @@ export function shapeFromQdiscs(root: { kind: string; options: Record<string, nu
 export function ifbName(ifindex: number): string {
   return `nkifb${ifindex}`;
 }
+
+/** bits/s as tc prints rates: 10mbit, 1.5gbit, 800kbit, 96bit. */
+export function formatRate(bits: number): string {
+  for (const [unit, f] of [['gbit', 1e9], ['mbit', 1e6], ['kbit', 1e3]] as const) {
+    if (bits >= f) return `${Math.round((bits / f) * 1000) / 1000}${unit}`;
+  }
+  return `${bits}bit`;
+}
+
+function formatDirection(s: Shape): string {
+  const parts: string[] = [];
+  if (s.rate !== undefined) parts.push(`rate ${formatRate(s.rate)}`);
+  if (s.delay !== undefined) parts.push(`delay ${s.delay}ms${s.jitter ? ` ±${s.jitter}ms` : ''}`);
+  for (const k of ['loss', 'duplicate', 'corrupt', 'reorder'] as const) if (s[k]) parts.push(`${k} ${s[k]}%`);
+  return parts.join(' ');
+}
+
+/** One line for tables (`netns-kit status`): "rate 10mbit delay 40ms loss 1% | in: rate 4mbit"; '-' when unshaped. */
+export function formatShape(s: LinkShape | null | undefined): string {
+  if (!s) return '-';
+  const out = formatDirection(s);
+  const inText = s.ingress ? formatDirection(s.ingress) : '';
+  if (out && inText) return `${out} | in: ${inText}`;
+  if (inText) return `in: ${inText}`;
+  return out || '-';
+}

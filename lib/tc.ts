@@ -723,3 +723,27 @@ async function getShapeFromState(ns: Netns, dev: string, st: Awaited<ReturnType<
   }
   return Object.keys(out).length ? out : null;
 }
+
+/**
+ * The shapes of many links of one namespace from one qdisc dump (`netns-kit status`): link name ->
+ * shape, only for links that have one. A root qdisc shape() did not make is skipped, not an error.
+ */
+export async function linkShapes(ns: Netns, links: ReadonlyArray<{ index: number; name: string }>): Promise<Record<string, LinkShape>> {
+  const qdiscs = await call({ netns: ns.label, syscall: 'list qdiscs' }, () => native.tcList(ns.path, 'qdisc'));
+  const out: Record<string, LinkShape> = {};
+  if (qdiscs.every((q) => q.handle === 0)) return out;
+  const byName = new Map(links.map((l) => [l.name, l.index]));
+  for (const l of links) {
+    if (l.name.startsWith('nkifb')) continue;
+    const eg = deviceState(qdiscs, l.index);
+    const s: LinkShape = (eg.root && shapeFromQdiscs(eg.root, eg.child)) || {};
+    const ifbIndex = byName.get(ifbName(l.index));
+    if (eg.ingress && ifbIndex !== undefined) {
+      const ib = deviceState(qdiscs, ifbIndex);
+      const ing = ib.root && shapeFromQdiscs(ib.root, ib.child);
+      if (ing) s.ingress = ing;
+    }
+    if (Object.keys(s).length) out[l.name] = s;
+  }
+  return out;
+}
