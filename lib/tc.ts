@@ -747,3 +747,39 @@ export async function linkShapes(ns: Netns, links: ReadonlyArray<{ index: number
   }
   return out;
 }
+
+/**
+ * Shapes a link that was just created and so has no shape yet (bulk.createMany, topology up):
+ * the same qdiscs as shape(), without reading the state first. `s` is validated (validateShape).
+ */
+export async function shapeNewLink(ns: Netns, dev: string, s: LinkShape): Promise<void> {
+  const egress = stripIngress(s);
+  if (egress) await applyDirection(ns, dev, egress, {});
+  if (!s.ingress) return;
+  const [link] = await call({ netns: ns.label, ifname: dev, syscall: 'get link' }, () => native.linkList(ns.path, dev));
+  await applyIngress(ns, dev, s.ingress, { index: link.index, ifb: ifbName(link.index), ifbExists: false, egress: {}, ingress: undefined, ifbState: undefined });
+}
+
+/**
+ * Whether a link's shape (as getShape() reads it) is the one asked for: the fields given match
+ * (rates to the byte per second, bursts to the kernel's rounding), and no direction is shaped that
+ * was not asked for. Used by topology up to leave a matching link alone.
+ */
+export function shapeMatches(want: LinkShape | null, have: LinkShape | null): boolean {
+  const dir = (w: Shape | undefined, h: Shape | undefined): boolean => {
+    if (!w || Object.keys(w).length === 0) return !h || Object.keys(h).length === 0;
+    if (!h) return false;
+    if (w.rate !== undefined && Math.round(w.rate / 8) * 8 !== h.rate) return false;
+    if ((w.rate === undefined) !== (h.rate === undefined)) return false;
+    // tc keeps the bucket as a time: it reads back within a few bytes.
+    if (w.burst !== undefined && Math.abs(w.burst - (h.burst ?? 0)) > 8 + w.burst / 1000) return false;
+    if (w.limit !== undefined && w.limit !== h.limit) return false;
+    for (const k of ['delay', 'jitter', 'loss', 'duplicate', 'corrupt', 'reorder'] as const) {
+      if (Math.abs((w[k] ?? 0) - (h[k] ?? 0)) > 0.001) return false;
+    }
+    return true;
+  };
+  const w = want ?? {};
+  const h = have ?? {};
+  return dir(stripIngress(w), stripIngress(h)) && dir(w.ingress, h.ingress);
+}

@@ -16,6 +16,8 @@ import * as registry from '../registry';
 import { applyRules, natSupported, natTable, restoreRules, ruleTag, type NatTableApi } from './nat';
 import type { NatRuleSpec } from './schema';
 import type { ResolvedEnd, ResolvedNamespace, ResolvedRoute, ResolvedTopology } from './validate';
+import { formatShape, type LinkShape } from '../shape';
+import { getShape, shapeMatches } from '../tc';
 
 /** Phases run in this order; the steps of one phase run concurrently. */
 export const enum Phase {
@@ -27,6 +29,7 @@ export const enum Phase {
   Routes = 5,
   Members = 6,
   Nat = 7,
+  Shapes = 8,
 }
 
 /** Records how to revert something this `up` call made; called as soon as the object exists. */
@@ -57,6 +60,8 @@ export interface MemberWork {
   };
   /** on the uplink's inside end */
   addresses: string[];
+  /** links.shape() of the uplink's inside end */
+  shape?: LinkShape;
   routes: ResolvedRoute[];
 }
 
@@ -414,8 +419,32 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
         continue;
       }
       work.uplink = { name: uplink.b.name, peerName: uplink.a.name, netns: uplink.a.netns, bridge: uplink.a.master!, ...(uplink.a.mtu !== undefined ? { mtu: uplink.a.mtu } : {}) };
+      if (uplink.b.shape) work.shape = uplink.b.shape;
     }
     steps.push({ phase: Phase.Members, what: `create namespace ${n.name} (${describeMember(work)})`, member: work, run: async () => undefined });
+  }
+
+  // Shapes (links.shape()) of veth ends, after the links and members exist. A link whose shape
+  // already matches is left alone; rolling back an existing namespace puts its old shape back.
+  for (const v of t.veths) {
+    if (v.member && fast.has(v.member)) continue;
+    for (const e of [v.a, v.b]) {
+      if (!e.shape || (!isNew(e.netns) && !usable.has(e.netns))) continue;
+      const want = e.shape;
+      const exists = seen.get(e.netns)?.links.has(e.name) === true;
+      if (exists && shapeMatches(want, await getShape(nsObject(e.netns), e.name).catch(() => null))) continue;
+      steps.push({
+        phase: Phase.Shapes,
+        what: `shape ${e.name} (${e.netns}): ${formatShape(want)}`,
+        run: async (created) => {
+          const ns = nsObject(e.netns);
+          // undefined: a qdisc shape() did not make (it is replaced, and removed on rollback).
+          const before = exists ? await getShape(ns, e.name).catch(() => undefined) : null;
+          await ns.links.shape(e.name, want);
+          if (!isNew(e.netns)) created(() => ns.links.shape(e.name, before ?? null));
+        },
+      });
+    }
   }
 
   // NAT rules: each namespace's table `inet nk_TOPOLOGY` is set to exactly the declared rules in ONE
