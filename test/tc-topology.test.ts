@@ -37,7 +37,7 @@ test('topology: shape per veth end and on template uplinks; up again changes not
       { name: a, bridges: [{ name: 'br0' }], links: [{ name: 'ab0', shape: { rate: '8mbit' }, peer: { name: 'ba0', netns: b, shape: { ingress: { rate: '4mbit' } } } }] },
       { name: b },
     ],
-    templates: [{ count: 3, name: `${a}-m{i}`, ipv6: false, uplink: { name: 'eth0', peerName: 'm{i}', netns: a, bridge: 'br0', shape: { rate: '2mbit', ingress: { rate: '1mbit' } } } }],
+    templates: [{ count: 3, name: `${a}-m{i}`, ipv6: false, uplink: { name: 'eth0', peerName: 'm{i}', netns: a, bridge: 'br0', shape: { rate: '2mbit', ingress: { rate: '1mbit' } }, peerShape: { rate: '3mbit' } } }],
   };
   const h = await topology.up(t);
   try {
@@ -49,8 +49,11 @@ test('topology: shape per veth end and on template uplinks; up again changes not
       const m = `${a}-m${i}`;
       expect(tcQdiscs(m, 'eth0')[0]).toMatchObject({ kind: 'tbf', options: { rate: 250_000 } });
       expect(await h.netns(m).links.getShape('eth0')).toMatchObject({ rate: 2_000_000, ingress: { rate: 1_000_000 } });
+      expect(tcQdiscs(a, `m${i}`)[0]).toMatchObject({ kind: 'tbf', options: { rate: 375_000 } });
     }
-    expect(h.changes.filter((c) => c.startsWith('shape '))).toEqual([`shape ab0 (${a}): rate 8mbit`, `shape ba0 (${b}): in: rate 4mbit`]);
+    expect(h.changes.filter((c) => c.startsWith('shape ')).sort()).toEqual(
+      [`shape ab0 (${a}): rate 8mbit`, `shape ba0 (${b}): in: rate 4mbit`, ...[0, 1, 2].map((i) => `shape m${i} (${a}): rate 3mbit`)].sort(),
+    );
 
     const again = await topology.up(t);
     expect(again.changes).toEqual([]);

@@ -427,8 +427,9 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
   // Shapes (links.shape()) of veth ends, after the links and members exist. A link whose shape
   // already matches is left alone; rolling back an existing namespace puts its old shape back.
   for (const v of t.veths) {
-    if (v.member && fast.has(v.member)) continue;
-    for (const e of [v.a, v.b]) {
+    // A new member's own end is shaped by the bulk path that creates it; its bridge end here.
+    const ends = v.member && fast.has(v.member) ? [v.a] : [v.a, v.b];
+    for (const e of ends) {
       if (!e.shape || (!isNew(e.netns) && !usable.has(e.netns))) continue;
       const want = e.shape;
       const exists = seen.get(e.netns)?.links.has(e.name) === true;

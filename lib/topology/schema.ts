@@ -128,6 +128,8 @@ export interface TemplateUplink {
   mtu?: number;
   /** links.shape() of the member's end (`name`), applied while the members are created */
   shape?: LinkShapeSpec;
+  /** links.shape() of the bridge-side end (`peerName`), in `netns` */
+  peerShape?: LinkShapeSpec;
 }
 
 /** Member k (counting from 0) gets address number `start + k` of the pool, with the pool's prefix length. */

@@ -353,9 +353,9 @@ export function resolve(input: unknown): ResolvedTopology {
     const loopbackUp = bool(o.loopbackUp, `${path}.loopbackUp`, true);
     const sys = sysctls(o.sysctls, `${path}.sysctls`, bool(o.ipv6, `${path}.ipv6`, true));
 
-    let uplink: { inside: Pattern; outside: Pattern; netns: string; bridge: string; mtu?: number; shape?: LinkShape } | undefined;
+    let uplink: { inside: Pattern; outside: Pattern; netns: string; bridge: string; mtu?: number; shape?: LinkShape; peerShape?: LinkShape } | undefined;
     if (o.uplink !== undefined) {
-      const u = obj(o.uplink, `${path}.uplink`, ['name', 'peerName', 'netns', 'bridge', 'mtu', 'shape']);
+      const u = obj(o.uplink, `${path}.uplink`, ['name', 'peerName', 'netns', 'bridge', 'mtu', 'shape', 'peerShape']);
       const netns = at(`${path}.uplink.netns`, () => v.netnsName(u.netns));
       const host = nsByName.get(netns);
       if (!host || namespaces.indexOf(host) >= explicitCount) fail(`${path}.uplink.netns`, `unknown namespace "${netns}" (declare it in namespaces)`);
@@ -367,6 +367,10 @@ export function resolve(input: unknown): ResolvedTopology {
       if (u.shape !== undefined) {
         const sh = shapeOf(u.shape, `${path}.uplink.shape`);
         if (sh) uplink.shape = sh;
+      }
+      if (u.peerShape !== undefined) {
+        const sh = shapeOf(u.peerShape, `${path}.uplink.peerShape`);
+        if (sh) uplink.peerShape = sh;
       }
     }
 
@@ -455,6 +459,7 @@ export function resolve(input: unknown): ResolvedTopology {
         const b: ResolvedEnd = { netns: memberName, name: genIfname(inside, i, `${path}.uplink.name`), up: true, addresses: addrMakers.map((m) => m(i, n)) };
         if (uplink.mtu !== undefined) a.mtu = b.mtu = uplink.mtu;
         if (uplink.shape) b.shape = uplink.shape;
+        if (uplink.peerShape) a.shape = uplink.peerShape;
         names.claim(uplink.netns, a.name, `${path}.uplink.peerName (i=${i})`);
         names.claim(memberName, b.name, `${path}.uplink.name (i=${i})`);
         const veth: ResolvedVeth = { a, b, path: `${path}.uplink`, member: memberName };
