@@ -312,6 +312,22 @@ export interface NativeAddon {
   tcFilter(ns: string, op: NativeTcOp, spec: NativeTcFilterSpec): Promise<void>;
   /** Dump of qdiscs (all devices unless `dev`), classes or filters (of `dev`, below `parent`). */
   tcList(ns: string, what: 'qdisc' | 'class' | 'filter', dev?: string, parent?: number): Promise<NativeTcEntry[]>;
+  /**
+   * One link's shaping state without dumps (RTM_GETQDISC by parent): its root qdisc (absent for the
+   * kernel default) and the tbf below a netem root, its ingress qdisc, and its ifb `nkifbINDEX`.
+   */
+  tcLinkState(ns: string, dev: string): Promise<NativeTcLinkState>;
+}
+
+export interface NativeTcLinkState {
+  index: number;
+  /** 0: no ifb */
+  ifbIndex: number;
+  root?: NativeTcEntry;
+  child?: NativeTcEntry;
+  ingress?: NativeTcEntry;
+  ifbRoot?: NativeTcEntry;
+  ifbChild?: NativeTcEntry;
 }
 
 export type NativeTcOp = 'add' | 'replace' | 'change' | 'delete';

@@ -604,18 +604,12 @@ function qdiscSpec(dev: string, q: PlannedQdisc): NativeTcSpec {
   return { dev, kind: q.kind, parent: q.parent, handle: q.handle, options: q.options };
 }
 
-/** Everything shape() and getShape() read: the device, its ifb (if any) and every qdisc. */
+/** Everything shape() and getShape() read: the device, its qdiscs and its ifb (if any), in one call. */
 async function readLinkState(ns: Netns, dev: string) {
-  const ctx = { netns: ns.label, ifname: dev, syscall: 'get link' };
-  const [link] = await call(ctx, () => native.linkList(ns.path, dev));
-  const ifb = ifbName(link.index);
-  const [qdiscs, ifbLink] = await Promise.all([
-    call({ ...ctx, syscall: 'list qdiscs' }, () => native.tcList(ns.path, 'qdisc')),
-    native.linkList(ns.path, ifb).then((l) => l[0], () => undefined),
-  ]);
-  const egress = deviceState(qdiscs, link.index);
-  const ifbState = ifbLink ? deviceState(qdiscs, ifbLink.index) : undefined;
-  return { index: link.index, ifb, ifbExists: ifbLink !== undefined, egress, ingress: egress.ingress, ifbState };
+  const st = await call({ netns: ns.label, ifname: dev, syscall: 'get qdisc' }, () => native.tcLinkState(ns.path, dev));
+  const egress: DeviceState = { root: st.root, child: st.child, ingress: st.ingress };
+  const ifbState: DeviceState | undefined = st.ifbIndex ? { root: st.ifbRoot, child: st.ifbChild } : undefined;
+  return { index: st.index, ifb: ifbName(st.index), ifbExists: st.ifbIndex !== 0, egress, ingress: st.ingress, ifbState };
 }
 
 /** Reads back a shape as links.getShape() reports it; null when the link has the kernel's default. */

@@ -25,6 +25,7 @@
 #include <netlink/route/tc.h>
 
 #include <arpa/inet.h>
+#include <netlink/msg.h>
 
 #include <cerrno>
 #include <cstring>
@@ -663,6 +664,114 @@ class ListJob : public Job {
   std::vector<Entry> out_;
 };
 
+// RTM_GETQDISC for one (ifindex, parent) — no dump: the kernel has no per-device qdisc dump, and a
+// whole-namespace dump per link made shaping N links in one namespace cost N^2.
+struct GetArg {
+  std::optional<Entry>* out;
+};
+
+void OnQdiscObject(nl_object* o, void* p) {
+  auto* a = static_cast<GetArg*>(p);
+  rtnl_tc* tc = reinterpret_cast<rtnl_tc*>(o);
+  Entry e;
+  CommonFields(tc, &e);
+  ReadQdiscOpts(reinterpret_cast<rtnl_qdisc*>(o), &e);
+  *a->out = std::move(e);
+}
+
+int OnQdiscReply(nl_msg* msg, void* p) {
+  nl_msg_parse(msg, OnQdiscObject, p);
+  return NL_OK;
+}
+
+// Fills `out` with the qdisc at `parent` of `ifindex`, or leaves it empty when there is none (the
+// kernel answers ENOENT or EINVAL for "no such qdisc", and nothing for its built-in noqueue).
+bool GetQdisc(SocketLease& lease, int ifindex, uint32_t parent, std::optional<Entry>* out, OpError* err) {
+  out->reset();
+  // Without NLM_F_ECHO the kernel sends the answer only to the RTNLGRP_TC multicast group.
+  nl_msg* msg = nlmsg_alloc_simple(RTM_GETQDISC, NLM_F_ECHO);
+  if (msg == nullptr) {
+    err->Set(ENOMEM, "get qdisc");
+    return false;
+  }
+  tcmsg t{};
+  t.tcm_family = AF_UNSPEC;
+  t.tcm_ifindex = ifindex;
+  t.tcm_parent = parent;
+  if (nlmsg_append(msg, &t, sizeof(t), NLMSG_ALIGNTO) < 0) {
+    nlmsg_free(msg);
+    err->Set(ENOMEM, "get qdisc");
+    return false;
+  }
+  GetArg arg{out};
+  OpError local;
+  if (!lease.Request(msg, "get qdisc", "", &local, OnQdiscReply, &arg)) {
+    if (local.err == ENOENT || local.err == EINVAL) {
+      out->reset();
+      return true;
+    }
+    *err = local;
+    return false;
+  }
+  return true;
+}
+
+// Everything links.shape()/getShape() need about one link, in one hop and without dumps: its
+// root qdisc (and the leaf below a netem root), its ingress qdisc, and the same for its ifb.
+class LinkStateJob : public Job {
+ public:
+  LinkStateJob(std::string ns, std::string dev, std::string ifb) : ns_(std::move(ns)), dev_(std::move(dev)), ifb_(std::move(ifb)) {}
+  void Execute() override {
+    SocketLease lease(ns_, &error);
+    if (!lease.ok()) return;
+    if (!LookupIfIndex(lease, dev_, &index_, &error)) return;
+    if (!Side(lease, index_, &root_, &child_)) return;
+    if (!GetQdisc(lease, index_, TC_H_INGRESS, &ingress_, &error)) return;
+    std::string ifb = ifb_.empty() ? "nkifb" + std::to_string(index_) : ifb_;
+    OpError missing;
+    if (!LookupIfIndex(lease, ifb, &ifbIndex_, &missing)) {
+      if (missing.err != ENOENT) error = missing;
+      ifbIndex_ = 0;
+      return;
+    }
+    Side(lease, ifbIndex_, &ifbRoot_, &ifbChild_);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("index", index_);
+    o.Set("ifbIndex", ifbIndex_);
+    auto put = [&](const char* k, const std::optional<Entry>& e) {
+      if (e) o.Set(k, EntryToJs(env, *e));
+    };
+    put("root", root_);
+    put("child", child_);
+    put("ingress", ingress_);
+    put("ifbRoot", ifbRoot_);
+    put("ifbChild", ifbChild_);
+    return o;
+  }
+
+ private:
+  bool Side(SocketLease& lease, int ifindex, std::optional<Entry>* root, std::optional<Entry>* child) {
+    if (!GetQdisc(lease, ifindex, TC_H_ROOT, root, &error)) return false;
+    // The kernel's default (noqueue, pfifo_fast, mq) has handle 0: no shape.
+    if (*root && (*root)->handle == 0) root->reset();
+    if (*root && (*root)->kind == "netem") {
+      if (!GetQdisc(lease, ifindex, (*root)->handle | 1, child, &error)) return false;
+      if (*child && (*child)->kind != "tbf") child->reset();
+    }
+    return true;
+  }
+
+  std::string ns_, dev_, ifb_;
+  int index_ = 0, ifbIndex_ = 0;
+  std::optional<Entry> root_, child_, ingress_, ifbRoot_, ifbChild_;
+};
+
+Napi::Value LinkState(const Napi::CallbackInfo& info) {
+  return Submit(info.Env(), std::make_unique<LinkStateJob>(info[0].As<Napi::String>(), info[1].As<Napi::String>(), ""));
+}
+
 Napi::Value Qdisc(const Napi::CallbackInfo& info) {
   return Submit(info.Env(), std::make_unique<QdiscJob>(info[0].As<Napi::String>(), ParseOp(info[1].As<Napi::String>()), info[2].As<Napi::Object>()));
 }
@@ -687,6 +796,7 @@ void InitTc(Napi::Env env, Napi::Object exports) {
   exports.Set("tcClass", Napi::Function::New(env, Class));
   exports.Set("tcFilter", Napi::Function::New(env, Filter));
   exports.Set("tcList", Napi::Function::New(env, List));
+  exports.Set("tcLinkState", Napi::Function::New(env, LinkState));
 }
 
 }  // namespace nk
