@@ -34,6 +34,8 @@ const RUN_ID = randomBytes(2).toString('hex');
 const HUB = `nkbtc${RUN_ID}`;
 const PEERS = ['kit-topology', 'kit-shape', 'tc', 'tc-batch'] as const;
 type Peer = (typeof PEERS)[number];
+/** the same `topology.up` again with nothing left to do: the planner's own cost, for reference */
+const NOOP = 'kit-topology re-up (nothing to do)';
 const SHAPE = { rate: '10mbit', burst: '32kb', latency: '50ms' };
 const TC_ARGS = ['root', 'tbf', 'rate', '10mbit', 'burst', '32kb', 'latency', '50ms'];
 
@@ -73,7 +75,7 @@ function clear(): void {
   tcBatch(Array.from({ length: N }, (_, i) => `qdisc del dev ${dev(i)} root`));
 }
 
-async function runPeer(peer: Peer, hub: Netns): Promise<number> {
+async function runPeer(peer: Peer, hub: Netns, noop: number[]): Promise<number> {
   const t0 = process.hrtime.bigint();
   switch (peer) {
     case 'kit-topology': {
@@ -98,6 +100,12 @@ async function runPeer(peer: Peer, hub: Netns): Promise<number> {
   }
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   verify();
+  if (peer === 'kit-topology') {
+    const t1 = process.hrtime.bigint();
+    const again = await topology.up(base(true));
+    noop.push(Number(process.hrtime.bigint() - t1) / 1e6);
+    if (again.changes.length !== 0) throw new Error(`re-up changed ${again.changes.length} things`);
+  }
   clear();
   return ms;
 }
@@ -112,12 +120,13 @@ async function main(): Promise<void> {
   const up = await topology.up(base(false));
   const hub = up.netns(HUB);
   const samples = new Map<Peer, number[]>(PEERS.map((p) => [p, []]));
+  const noop: number[] = [];
   try {
     for (let run = 0; run < RUNS; run++) {
       // Alternate the order so no peer always runs on a warmer (or busier) machine.
       const order = run % 2 ? [...PEERS].reverse() : [...PEERS];
       for (const p of order) {
-        const ms = await runPeer(p, hub);
+        const ms = await runPeer(p, hub, noop);
         samples.get(p)!.push(ms);
         process.stderr.write(`  run ${run + 1} ${p}: ${ms.toFixed(0)} ms\n`);
       }
@@ -125,10 +134,8 @@ async function main(): Promise<void> {
   } finally {
     await topology.down(base(false));
   }
-  const rows = PEERS.map((p) => {
-    const m = median(samples.get(p)!);
-    return { p, m };
-  });
+  const rows: Array<{ p: string; m: number }> = PEERS.map((p) => ({ p, m: median(samples.get(p)!) }));
+  rows.push({ p: NOOP, m: median(noop) });
   const batch = rows.find((r) => r.p === 'tc-batch')!.m;
   const perLink = rows.find((r) => r.p === 'tc')!.m;
   const lines = [

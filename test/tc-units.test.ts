@@ -2,6 +2,7 @@
 import { NetnsError } from '../lib/errors';
 import {
   defaultBurst,
+  formatShape,
   handle,
   ifbName,
   needsNetem,
@@ -16,7 +17,7 @@ import {
   TC_H_ROOT,
   validateShape,
 } from '../lib/shape';
-import { formatHandle, formatU32Handle, parseHandle, parseU32Handle, toNativeFilter, toNativeQdisc } from '../lib/tc';
+import { formatHandle, formatU32Handle, parseHandle, parseU32Handle, shapeMatches, toNativeFilter, toNativeQdisc } from '../lib/tc';
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -237,5 +238,30 @@ describe('tc handles and specs', () => {
     expect(code(() => toNativeFilter({ dev: 'v0', parent: '1:', kind: 'u32', match: [{ value: 1, mask: 1, at: 3 }] }))).toBe('ERR_NETNS_INVALID_ARG');
     expect(code(() => toNativeFilter({ dev: 'v0', parent: '1:', kind: 'bpf' as never }))).toBe('ERR_NETNS_INVALID_ARG');
     expect(code(() => toNativeFilter({ dev: 'v0', parent: '1:', kind: 'u32', actions: [{ kind: 'police' } as never] }))).toBe('ERR_NETNS_INVALID_ARG');
+  });
+});
+
+describe('shape matching and formatting', () => {
+  test('shapeMatches: given fields, rate to the byte/s, burst within the kernel rounding, no extra direction', () => {
+    expect(shapeMatches({ rate: 10e6 }, { rate: 10e6, burst: 12_500, limit: 75_000 })).toBe(true);
+    expect(shapeMatches({ rate: 10e6, burst: 16384 }, { rate: 10e6, burst: 16382, limit: 1 })).toBe(true);
+    expect(shapeMatches({ rate: 10e6, burst: 16384 }, { rate: 10e6, burst: 12_000, limit: 1 })).toBe(false);
+    expect(shapeMatches({ rate: 10e6 }, { rate: 8e6, burst: 1, limit: 1 })).toBe(false);
+    expect(shapeMatches({ rate: 10e6 }, { rate: 10e6, burst: 1, limit: 1, ingress: { rate: 1e6 } })).toBe(false);
+    expect(shapeMatches({ ingress: { rate: 1e6 } }, { ingress: { rate: 1e6, burst: 3028, limit: 9278 } })).toBe(true);
+    expect(shapeMatches({ ingress: { rate: 1e6 } }, { rate: 5e6, ingress: { rate: 1e6 } })).toBe(false);
+    expect(shapeMatches({ delay: 40, loss: 1 }, { delay: 40, loss: 1 })).toBe(true);
+    expect(shapeMatches({ delay: 40 }, { delay: 40, loss: 1 })).toBe(false);
+    expect(shapeMatches(null, null)).toBe(true);
+    expect(shapeMatches({}, null)).toBe(true);
+    expect(shapeMatches(null, { rate: 1e6 })).toBe(false);
+  });
+
+  test('formatShape: one line for tables', () => {
+    expect(formatShape(null)).toBe('-');
+    expect(formatShape({ rate: 10e6, burst: 1, limit: 2 })).toBe('rate 10mbit');
+    expect(formatShape({ rate: 1.5e9, delay: 40, jitter: 5, loss: 1 })).toBe('rate 1.5gbit delay 40ms ±5ms loss 1%');
+    expect(formatShape({ ingress: { rate: 512_000 } })).toBe('in: rate 512kbit');
+    expect(formatShape({ rate: 96, ingress: { rate: 4e6 } })).toBe('rate 96bit | in: rate 4mbit');
   });
 });

@@ -425,27 +425,36 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
   }
 
   // Shapes (links.shape()) of veth ends, after the links and members exist. A link whose shape
-  // already matches is left alone; rolling back an existing namespace puts its old shape back.
+  // already matches is left alone (the shapes of existing links are read concurrently); rolling
+  // back an existing namespace puts its old shape back.
+  const shapeEnds: Array<{ e: ResolvedEnd; want: LinkShape; exists: boolean; before?: LinkShape | null }> = [];
   for (const v of t.veths) {
     // A new member's own end is shaped by the bulk path that creates it; its bridge end here.
     const ends = v.member && fast.has(v.member) ? [v.a] : [v.a, v.b];
     for (const e of ends) {
       if (!e.shape || (!isNew(e.netns) && !usable.has(e.netns))) continue;
-      const want = e.shape;
-      const exists = seen.get(e.netns)?.links.has(e.name) === true;
-      if (exists && shapeMatches(want, await getShape(nsObject(e.netns), e.name).catch(() => null))) continue;
-      steps.push({
-        phase: Phase.Shapes,
-        what: `shape ${e.name} (${e.netns}): ${formatShape(want)}`,
-        run: async (created) => {
-          const ns = nsObject(e.netns);
-          // undefined: a qdisc shape() did not make (it is replaced, and removed on rollback).
-          const before = exists ? await getShape(ns, e.name).catch(() => undefined) : null;
-          await ns.links.shape(e.name, want);
-          if (!isNew(e.netns)) created(() => ns.links.shape(e.name, before ?? null));
-        },
-      });
+      shapeEnds.push({ e, want: e.shape, exists: seen.get(e.netns)?.links.has(e.name) === true });
     }
+  }
+  await pool(
+    shapeEnds.filter((x) => x.exists),
+    t.concurrency,
+    async (x) => {
+      // undefined: a root qdisc shape() did not make (it is replaced, and removed on rollback).
+      x.before = await getShape(nsObject(x.e.netns), x.e.name).catch(() => undefined);
+    },
+  );
+  for (const { e, want, exists, before } of shapeEnds) {
+    if (exists && before !== undefined && shapeMatches(want, before)) continue;
+    steps.push({
+      phase: Phase.Shapes,
+      what: `shape ${e.name} (${e.netns}): ${formatShape(want)}`,
+      run: async (created) => {
+        const ns = nsObject(e.netns);
+        await ns.links.shape(e.name, want);
+        if (!isNew(e.netns)) created(() => ns.links.shape(e.name, before ?? null));
+      },
+    });
   }
 
   // NAT rules: each namespace's table `inet nk_TOPOLOGY` is set to exactly the declared rules in ONE
