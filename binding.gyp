@@ -19,7 +19,8 @@
         "native/file_lock.cc",
         "native/watch.cc",
         "native/bulk.cc",
-        "native/socket.cc"
+        "native/socket.cc",
+        "native/tc.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags!": ["-fno-exceptions"],

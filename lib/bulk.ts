@@ -27,6 +27,8 @@ import { existsSync, promises as fs, statSync } from 'node:fs';
 import { isNamespaceFile, Netns, reclaimStaleEntry, RUN_DIR } from './netns';
 import { toNativeRoute, type RouteSpec } from './routes';
 import * as validate from './validate';
+import { validateShape, type LinkShape, type LinkShapeSpec } from './shape';
+import { shapeNewLink } from './tc';
 
 export interface BulkVeth {
   /** host end, in `hostNs`, enslaved to `bridge` and up from its creation */
@@ -58,6 +60,11 @@ export interface BulkNamespace {
   loopbackUp?: boolean;
   /** net.* sysctls written inside the namespace before any interface exists */
   sysctls?: Record<string, string | number>;
+  /**
+   * links.shape() of the veth's end inside the namespace (needs `veth`), applied as soon as the
+   * namespace's chunk exists, in the same call; a failure rolls the whole call back.
+   */
+  shape?: LinkShapeSpec;
 }
 
 export interface BulkProgress {
@@ -131,7 +138,7 @@ function group(v: unknown, what: string): number {
 }
 
 /** Validates everything into the addon's plain shape; throws before anything reaches the kernel. */
-function plan(items: BulkNamespace[], options: CreateManyOptions, callGroup: number): NativeBulkItem[] {
+function plan(items: BulkNamespace[], options: CreateManyOptions, callGroup: number, shapes?: Map<string, { dev: string; shape: LinkShape }>): NativeBulkItem[] {
   if (!Array.isArray(items)) throw invalid('ERR_NETNS_INVALID_ARG', 'bulk.createMany takes an array of namespaces');
   const common: Array<[string, string]> = [];
   if (options.ipv6 === false) common.push(['net/ipv6/conf/all/disable_ipv6', '1'], ['net/ipv6/conf/default/disable_ipv6', '1']);
@@ -141,7 +148,7 @@ function plan(items: BulkNamespace[], options: CreateManyOptions, callGroup: num
   return items.map((raw, i) => {
     const where = `namespaces[${i}]`;
     const o = validate.object(raw, where);
-    validate.knownKeys(o, where, ['name', 'veth', 'addresses', 'noDad', 'routes', 'loopbackUp', 'sysctls']);
+    validate.knownKeys(o, where, ['name', 'veth', 'addresses', 'noDad', 'routes', 'loopbackUp', 'sysctls', 'shape']);
     const name = validate.netnsName(o.name);
     if (names.has(name)) throw invalid('ERR_NETNS_CONFLICT', `${where}.name ${JSON.stringify(name)} appears twice`, { netns: name });
     names.add(name);
@@ -180,6 +187,11 @@ function plan(items: BulkNamespace[], options: CreateManyOptions, callGroup: num
       };
       if (v.mtu !== undefined) item.veth.mtu = validate.mtu(v.mtu);
       if (v.hostIndex !== undefined) item.veth.hostIndex = validate.integer(v.hostIndex, `${where}.veth.hostIndex`, 1, 2 ** 31 - 1);
+    }
+    if (o.shape !== undefined) {
+      if (peerName === undefined) throw invalid('ERR_NETNS_INVALID_ARG', `${where}.shape shapes the veth's inside end: it needs ${where}.veth`);
+      const sh = validateShape(o.shape);
+      if (sh && Object.keys(sh).length) shapes?.set(name, { dev: peerName, shape: sh });
     }
     const noDad = o.noDad === undefined ? false : validate.bool(o.noDad, `${where}.noDad`);
     if (o.addresses !== undefined) {
@@ -271,7 +283,8 @@ export async function createManyOwned(items: BulkNamespace[], options: CreateMan
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw invalid('ERR_NETNS_INVALID_ARG', 'onProgress must be a function');
   const concurrency = options.concurrency === undefined ? Math.min(WORKERS, availableParallelism()) : validate.integer(options.concurrency, 'concurrency', 1, 64);
   const callGroup = options.group === undefined ? randomInt(0x4e4b0000, 0x4e4bffff) : group(options.group, 'group');
-  const planned = plan(items, options, callGroup);
+  const shapes = new Map<string, { dev: string; shape: LinkShape }>();
+  const planned = plan(items, options, callGroup, shapes);
   const signal = options.signal;
   if (signal?.aborted) throw abortError(signal);
   await refuseTaken(planned, owner);
@@ -303,6 +316,16 @@ export async function createManyOwned(items: BulkNamespace[], options: CreateMan
         if (r.error) {
           failure ??= fromNative(r.error, { netns: r.error.netns, syscall: 'bulk create' }, frames);
           return;
+        }
+        // Shapes in the same pass, per namespace through its own socket (native/bulk.cc is not
+        // involved): a link made a moment ago has none, so no state is read first.
+        if (shapes.size) {
+          await Promise.all(
+            chunk.map(async (c) => {
+              const sh = shapes.get(c.name);
+              if (sh) await shapeNewLink(new Netns(c.name, c.path), sh.dev, sh.shape);
+            }),
+          );
         }
       } catch (e) {
         failure ??= fromNative(e, { syscall: 'bulk create' }, frames);

@@ -108,3 +108,10 @@ export type { BulkNamespace, BulkVeth, BulkProgress, BulkResult, CreateManyOptio
 // Sockets inside a namespace, used from this process (ns.net, ns.dgram, ns.socket, ns.agent, ns.fetch): docs/sockets.md
 export { NetnsNet, NetnsDgram, type ConnectOptions, type ListenOptions, type DgramOptions, type RawSocketOptions } from './sockets';
 export { NetnsHttpAgent, NetnsHttpsAgent, type NetnsHttpAgentOptions, type NetnsHttpsAgentOptions, type NetnsDispatcherOptions, type NetnsAgentExtras } from './http-agent';
+// Traffic control (docs/tc.md): links.shape()/getShape()/stats(), ns.tc.{qdiscs,classes,filters}.
+import * as shapeApi from './shape';
+/** tc-style unit parsing, as links.shape() reads its input: '10mbit' -> bits/s, '32kb' -> bytes, '40ms' -> ms, '1%' -> percent. */
+export const tcUnits = { parseRate: shapeApi.parseRate, parseSize: shapeApi.parseSize, parseTime: shapeApi.parseTime, parsePercent: shapeApi.parsePercent };
+export type { LinkStats } from './links';
+export type { ShapeSpec, LinkShapeSpec, Shape, LinkShape } from './shape';
+export type { Tc, QdiscSpec, QdiscKind, ClassSpec, FilterSpec, FilterKind, ActionSpec, U32Match, Qdisc, TcClass, Filter, TcStats } from './tc';

@@ -7,6 +7,8 @@ import { native, type NativeLink, type NativeLinkAdd, type NativeLinkChange, typ
 import { parseAddress } from './ip';
 import * as validate from './validate';
 import { list as listNamespaces, RUN_DIR, type Netns } from './netns';
+import { getShape as getLinkShape, shape as shapeLink } from './tc';
+import type { LinkShape, LinkShapeSpec } from './shape';
 
 export type LinkKind = 'veth' | 'bridge' | 'dummy' | 'macvlan' | 'vxlan';
 
@@ -95,6 +97,22 @@ export interface Link {
   group: number;
   /** raw IFF_* flags */
   flags: number;
+  /** counters, when listed with `{ stats: true }` */
+  stats?: LinkStats;
+}
+
+/** A link's IFLA_STATS64 counters, as `ip -s link` prints them. */
+export interface LinkStats {
+  rxBytes: number;
+  rxPackets: number;
+  rxErrors: number;
+  rxDropped: number;
+  txBytes: number;
+  txPackets: number;
+  txErrors: number;
+  txDropped: number;
+  multicast: number;
+  collisions: number;
 }
 
 const KINDS: readonly LinkKind[] = ['veth', 'bridge', 'dummy', 'macvlan', 'vxlan'];
@@ -230,10 +248,45 @@ export class Links {
     return (await this.toLinks([one], all))[0];
   }
 
-  /** Every link of the namespace. Equivalent to: `ip -d link show` */
-  async list(): Promise<Link[]> {
-    const raw = await call({ netns: this.ns.label, syscall: 'list links' }, () => native.linkList(this.ns.ref));
+  /** Every link of the namespace; `stats: true` adds the counters. Equivalent to: `ip -d link show` (`ip -s -d link show`) */
+  async list(options: { stats?: boolean } = {}): Promise<Link[]> {
+    validate.knownKeys(validate.object(options, 'list options'), 'list options', ['stats']);
+    const stats = options.stats === undefined ? false : validate.bool(options.stats, 'stats');
+    const raw = await call({ netns: this.ns.label, syscall: 'list links' }, () => native.linkList(this.ns.ref, undefined, stats));
     return this.toLinks(raw, raw);
+  }
+
+  /** A link's counters (IFLA_STATS64). Equivalent to: `ip -s link show dev NAME` */
+  async stats(name: string): Promise<LinkStats> {
+    validate.ifname(name);
+    const [one] = await call({ netns: this.ns.label, ifname: name, syscall: 'get link' }, () => native.linkList(this.ns.ref, name, true));
+    return { ...one.stats! };
+  }
+
+  /**
+   * Shapes a link: rate limit, queue, delay, jitter, loss, duplication, corruption, reordering, on
+   * egress and (with `ingress`) on what the link receives. The object describes the link's whole
+   * shape: what it leaves out is removed. `null` returns the link to the kernel's default.
+   * Equivalent to:
+   * - rate only: `tc qdisc replace dev DEV root handle 1: tbf rate R burst B latency L`
+   * - impairments: `tc qdisc replace dev DEV root handle 2: netem delay D J loss P ...`
+   *   (+ `tc qdisc replace dev DEV parent 2:1 handle 3: tbf rate R ...` with a rate)
+   * - ingress: `ip link add nkifbIDX type ifb; tc qdisc add dev DEV ingress;
+   *   tc filter replace dev DEV parent ffff: u32 match u32 0 0 action mirred egress redirect dev nkifbIDX`
+   *   and the egress recipe on the ifb
+   * - null: `tc qdisc del dev DEV root; tc qdisc del dev DEV ingress; ip link del nkifbIDX`
+   *
+   * Re-shaping is atomic (`replace`: the kernel changes or swaps the root qdisc in one step).
+   * Bad input fails with ERR_NETNS_INVALID_ARG before anything changes; a kernel without netem
+   * fails with EOPNOTSUPP and the link keeps its previous shape. See docs/tc.md.
+   */
+  async shape(name: string, spec: LinkShapeSpec | null): Promise<void> {
+    await shapeLink(this.ns, name, spec);
+  }
+
+  /** What shape() applied, in plain units (bits/s, bytes, ms, percent); null for the kernel default. Equivalent to: `tc -s qdisc show dev DEV` */
+  async getShape(name: string): Promise<LinkShape | null> {
+    return getLinkShape(this.ns, name);
   }
 
   private async toLinks(raw: NativeLink[], all: NativeLink[]): Promise<Link[]> {
@@ -259,6 +312,7 @@ export function toLink(l: NativeLink, names: ReadonlyMap<number, string>, netnsN
     group: l.group,
     flags: l.flags,
   };
+  if (l.stats) link.stats = { ...l.stats };
   if (l.master) {
     link.masterIndex = l.master;
     link.master = names.get(l.master);

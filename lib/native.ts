@@ -75,6 +75,22 @@ export interface NativeLink {
   group: number;
   peerIndex: number;
   linkNetnsId: number;
+  /** only when listed with stats */
+  stats?: NativeLinkStats;
+}
+
+/** IFLA_STATS64 counters (linkList with stats). */
+export interface NativeLinkStats {
+  rxBytes: number;
+  rxPackets: number;
+  rxErrors: number;
+  rxDropped: number;
+  txBytes: number;
+  txPackets: number;
+  txErrors: number;
+  txDropped: number;
+  multicast: number;
+  collisions: number;
 }
 
 export interface NativeAddrChange {
@@ -243,7 +259,8 @@ export interface NativeAddon {
   linkAdd(ns: string, spec: NativeLinkAdd): Promise<void>;
   linkSet(ns: string, name: string, change: NativeLinkChange): Promise<void>;
   linkDelete(ns: string, name: string): Promise<void>;
-  linkList(ns: string, name?: string): Promise<NativeLink[]>;
+  /** `stats`: include IFLA_STATS64 counters in each record. */
+  linkList(ns: string, name?: string, stats?: boolean): Promise<NativeLink[]>;
 
   addrAdd(ns: string, change: NativeAddrChange): Promise<void>;
   addrDelete(ns: string, change: NativeAddrChange): Promise<void>;
@@ -297,6 +314,117 @@ export interface NativeAddon {
   bulkWatchClose(handle: number): void;
   /** RLIMIT_NOFILE (soft) and the number of descriptors open now. */
   bulkFdBudget(): { limit: number; open: number };
+
+  // ---- traffic control (lib/tc.ts, lib/shape.ts) ----
+  /** RTM_NEWQDISC / RTM_DELQDISC: add (CREATE|EXCL), replace (CREATE|REPLACE), change (no flags), delete. */
+  tcQdisc(ns: string, op: NativeTcOp, spec: NativeTcSpec): Promise<void>;
+  /** RTM_NEWTCLASS / RTM_DELTCLASS. */
+  tcClass(ns: string, op: NativeTcOp, spec: NativeTcSpec): Promise<void>;
+  /** RTM_NEWTFILTER / RTM_DELTFILTER. */
+  tcFilter(ns: string, op: NativeTcOp, spec: NativeTcFilterSpec): Promise<void>;
+  /** Dump of qdiscs (all devices unless `dev`), classes or filters (of `dev`, below `parent`). */
+  tcList(ns: string, what: 'qdisc' | 'class' | 'filter', dev?: string, parent?: number): Promise<NativeTcEntry[]>;
+  /**
+   * One link's shaping state without dumps (RTM_GETQDISC by parent): its root qdisc (absent for the
+   * kernel default) and the tbf below a netem root, its ingress qdisc, and its ifb `nkifbINDEX`.
+   */
+  tcLinkState(ns: string, dev: string): Promise<NativeTcLinkState>;
+}
+
+export interface NativeTcLinkState {
+  index: number;
+  /** 0: no ifb */
+  ifbIndex: number;
+  root?: NativeTcEntry;
+  child?: NativeTcEntry;
+  ingress?: NativeTcEntry;
+  ifbRoot?: NativeTcEntry;
+  ifbChild?: NativeTcEntry;
+}
+
+export type NativeTcOp = 'add' | 'replace' | 'change' | 'delete';
+
+/**
+ * Options of a qdisc or class, in kernel units: rates bytes/s, sizes bytes, times microseconds,
+ * probabilities as 32-bit fractions (0xffffffff = 100 %). Which apply depends on the kind.
+ */
+export interface NativeTcOptions {
+  rate?: number;
+  burst?: number;
+  limit?: number;
+  latency?: number;
+  peakrate?: number;
+  mtu?: number;
+  defaultClass?: number;
+  r2q?: number;
+  ceil?: number;
+  cburst?: number;
+  prio?: number;
+  quantum?: number;
+  delay?: number;
+  jitter?: number;
+  loss?: number;
+  lossCorrelation?: number;
+  duplicate?: number;
+  corrupt?: number;
+  reorder?: number;
+  reorderCorrelation?: number;
+  gap?: number;
+  target?: number;
+  interval?: number;
+  flows?: number;
+  ecn?: boolean;
+  perturb?: number;
+  bands?: number;
+  priomap?: number[];
+}
+
+export interface NativeTcSpec {
+  dev: string;
+  kind?: string;
+  parent: number;
+  handle?: number;
+  options?: NativeTcOptions;
+}
+
+export interface NativeTcAction {
+  kind: string;
+  /** mirred: TCA_EGRESS_REDIR (1), TCA_EGRESS_MIRROR (2), TCA_INGRESS_REDIR (3), TCA_INGRESS_MIRROR (4) */
+  mirredAction?: number;
+  /** mirred: TC_ACT_* after the action (TC_ACT_STOLEN for redirect, TC_ACT_PIPE for mirror) */
+  policy?: number;
+  /** mirred: target device in the same namespace */
+  dev?: string;
+  /** gact: TC_ACT_* verdict */
+  gactAction?: number;
+}
+
+export interface NativeTcFilterSpec extends NativeTcSpec {
+  prio?: number;
+  /** ETH_P_* in host order (default ETH_P_ALL) */
+  protocol?: number;
+  classid?: number;
+  /** u32 keys: 32-bit value/mask at byte offset `off` (host order) */
+  keys?: Array<{ value: number; mask: number; off: number; offmask?: number }>;
+  actions?: NativeTcAction[];
+}
+
+export interface NativeTcEntry {
+  ifindex: number;
+  parent: number;
+  handle: number;
+  kind: string;
+  stats: { bytes: number; packets: number; drops: number; overlimits: number; requeues: number; backlog: number; qlen: number };
+  /** kind-specific, in the units of NativeTcOptions */
+  options: Record<string, number>;
+  /** prio qdiscs */
+  priomap?: number[];
+  /** filters only */
+  prio?: number;
+  protocol?: number;
+  classid?: number;
+  keys?: Array<{ value: number; mask: number; off: number; offmask: number }>;
+  actions?: Array<{ kind: string; mirredAction?: number; policy?: number; ifindex?: number }>;
 }
 
 // ---- embedding (docs/embedding.md) ------------------------------------------------------------

@@ -18,6 +18,7 @@ import { exec, spawn, type ExecOptions, type ExecResult, type SpawnOptions } fro
 import type { ChildProcess } from 'node:child_process';
 import * as validate from './validate';
 import * as registry from './registry';
+import { Tc } from './tc';
 import { watchNamespaces, watchNetwork, type NamespaceWatch, type NamespaceWatchOptions, type NetworkWatch, type WatchOptions } from './watch';
 import { NetnsDgram, NetnsNet, rawSocket, type RawSocketOptions } from './sockets';
 import { createAgent, createDispatcher, DefaultPools, fetchWith, NetnsHttpAgent, NetnsHttpsAgent, type NetnsDispatcherOptions, type NetnsHttpAgentOptions, type NetnsHttpsAgentOptions } from './http-agent';
@@ -80,6 +81,8 @@ export class Netns implements AsyncDisposable {
   readonly neighbors: Neighbors;
   /** sysctl -w net.* inside the namespace (ip netns exec NAME sysctl ...) */
   readonly sysctl: Sysctl;
+  /** tc qdisc / tc class / tc filter (links.shape() is the one-call form) */
+  readonly tc: Tc;
   private natDefault?: Nat;
   /**
    * How the addon is handed this namespace: the path, and for a bound handle "\0DEV:INO" after it,
@@ -101,6 +104,7 @@ export class Netns implements AsyncDisposable {
     this.routes = new Routes(this);
     this.neighbors = new Neighbors(this);
     this.sysctl = new Sysctl(this);
+    this.tc = new Tc(this);
   }
 
   /** NAT in this namespace's `inet netns_kit` table (nft ... inet netns_kit ...). */

@@ -21,6 +21,8 @@ import * as validate from './validate';
 /** What a socket call needs of a namespace: its file and its name for messages (a `Netns`). */
 export interface SocketTarget {
   readonly path: string;
+  /** the handle's bound reference (path + identity: ESTALE once the path holds another namespace) */
+  readonly ref: string;
   readonly label: string;
 }
 
@@ -284,7 +286,7 @@ export async function connect(target: SocketTarget, options: ConnectOptions): Pr
   if (signal?.aborted) throw aborted(signal, `connect to ${dest}`);
   const spec: NativeSocketSpec = { family: host.family, type: 'tcp', connect: endpoint(host, plan.port) };
   if (plan.local || plan.localPort !== undefined) spec.bind = endpoint(plan.local, plan.localPort ?? 0);
-  const opened = await call({ netns: target.label, syscall: 'connect' }, () => native.socketOpen(target.path, spec)).catch(pointAt(stack));
+  const opened = await call({ netns: target.label, syscall: 'connect' }, () => native.socketOpen(target.ref, spec)).catch(pointAt(stack));
   const { fd } = opened;
   try {
     // The worker cannot be interrupted; an abort that came meanwhile is honoured here.
@@ -324,7 +326,7 @@ export async function listen(target: SocketTarget, server: net.Server, options: 
     spec.ipv6Only = ipv6Only;
   }
   const where = host ? hostPort(host, p) : `*:${p}`;
-  const { fd } = await call({ netns: target.label, syscall: 'listen' }, () => native.socketOpen(target.path, spec)).catch(pointAt(stack));
+  const { fd } = await call({ netns: target.label, syscall: 'listen' }, () => native.socketOpen(target.ref, spec)).catch(pointAt(stack));
   // From here Node owns the descriptor: listen(2) on it, then accept in this process's loop. If
   // listen(2) fails Node closes the handle (and with it the descriptor) before emitting 'error'.
   await new Promise<void>((ok, fail) => {
@@ -372,7 +374,7 @@ export async function createDgram(target: SocketTarget, options: DgramOptions): 
   if (o.lookup !== undefined && typeof o.lookup !== 'function') throw invalid('ERR_NETNS_INVALID_ARG', `lookup must be a function, got ${describe(o.lookup)}`);
   const spec: NativeSocketSpec = { family, type: 'udp', reuseAddr, bind: endpoint(host, p) };
   if (ipv6Only !== undefined) spec.ipv6Only = ipv6Only;
-  const { fd } = await call({ netns: target.label, syscall: 'bind' }, () => native.socketOpen(target.path, spec)).catch(pointAt(stack));
+  const { fd } = await call({ netns: target.label, syscall: 'bind' }, () => native.socketOpen(target.ref, spec)).catch(pointAt(stack));
   let sock: dgram.Socket | undefined;
   try {
     sock = dgram.createSocket(o.lookup ? { type, lookup: o.lookup as dgram.SocketOptions['lookup'] } : { type });
@@ -405,7 +407,7 @@ export async function rawSocket(target: SocketTarget, options: RawSocketOptions)
   if (type === 'raw' && (protocol === undefined || protocol === 0)) protocol = family === 6 ? 58 : 1;
   const spec: NativeSocketSpec = { family, type };
   if (protocol !== undefined) spec.protocol = protocol;
-  const { fd } = await call({ netns: target.label, syscall: 'socket' }, () => native.socketOpen(target.path, spec)).catch(pointAt(stack));
+  const { fd } = await call({ netns: target.label, syscall: 'socket' }, () => native.socketOpen(target.ref, spec)).catch(pointAt(stack));
   return fd;
 }
 

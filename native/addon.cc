@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitWatch(env, exports);
   InitBulk(env, exports);
   InitSocket(env, exports);
+  InitTc(env, exports);
   return exports;
 }
 

@@ -24,4 +24,5 @@ void InitFileLock(Napi::Env env, Napi::Object exports);
 void InitWatch(Napi::Env env, Napi::Object exports);
 void InitBulk(Napi::Env env, Napi::Object exports);
 void InitSocket(Napi::Env env, Napi::Object exports);
+void InitTc(Napi::Env env, Napi::Object exports);
 }  // namespace nk

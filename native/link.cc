@@ -36,10 +36,22 @@ LinkInfo ReadLink(rtnl_link* link) {
   l.peerIndex = rtnl_link_get_link(link);
   int32_t id;
   if (rtnl_link_get_link_netnsid(link, &id) == 0) l.linkNetnsId = id;
+  l.rxBytes = rtnl_link_get_stat(link, RTNL_LINK_RX_BYTES);
+  l.rxPackets = rtnl_link_get_stat(link, RTNL_LINK_RX_PACKETS);
+  l.rxErrors = rtnl_link_get_stat(link, RTNL_LINK_RX_ERRORS);
+  l.rxDropped = rtnl_link_get_stat(link, RTNL_LINK_RX_DROPPED);
+  l.txBytes = rtnl_link_get_stat(link, RTNL_LINK_TX_BYTES);
+  l.txPackets = rtnl_link_get_stat(link, RTNL_LINK_TX_PACKETS);
+  l.txErrors = rtnl_link_get_stat(link, RTNL_LINK_TX_ERRORS);
+  l.txDropped = rtnl_link_get_stat(link, RTNL_LINK_TX_DROPPED);
+  l.multicast = rtnl_link_get_stat(link, RTNL_LINK_MULTICAST);
+  l.collisions = rtnl_link_get_stat(link, RTNL_LINK_COLLISIONS);
   return l;
 }
 
-Napi::Object LinkToJs(Napi::Env env, const LinkInfo& l) {
+Napi::Object LinkToJs(Napi::Env env, const LinkInfo& l) { return LinkToJsStats(env, l, false); }
+
+Napi::Object LinkToJsStats(Napi::Env env, const LinkInfo& l, bool stats) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("index", l.index);
   o.Set("name", l.name);
@@ -52,6 +64,21 @@ Napi::Object LinkToJs(Napi::Env env, const LinkInfo& l) {
   o.Set("group", l.group);
   o.Set("peerIndex", l.peerIndex);
   o.Set("linkNetnsId", l.linkNetnsId);
+  if (stats) {
+    // Numbers, not BigInts: 2^53 bytes is 9 PB, beyond what a link carries while a process lives.
+    Napi::Object s = Napi::Object::New(env);
+    s.Set("rxBytes", static_cast<double>(l.rxBytes));
+    s.Set("rxPackets", static_cast<double>(l.rxPackets));
+    s.Set("rxErrors", static_cast<double>(l.rxErrors));
+    s.Set("rxDropped", static_cast<double>(l.rxDropped));
+    s.Set("txBytes", static_cast<double>(l.txBytes));
+    s.Set("txPackets", static_cast<double>(l.txPackets));
+    s.Set("txErrors", static_cast<double>(l.txErrors));
+    s.Set("txDropped", static_cast<double>(l.txDropped));
+    s.Set("multicast", static_cast<double>(l.multicast));
+    s.Set("collisions", static_cast<double>(l.collisions));
+    o.Set("stats", s);
+  }
   return o;
 }
 
@@ -373,7 +400,7 @@ class DeleteJob : public Job {
 
 class ListJob : public Job {
  public:
-  ListJob(std::string ns, std::string name) : ns_(std::move(ns)), name_(std::move(name)) {}
+  ListJob(std::string ns, std::string name, bool stats) : ns_(std::move(ns)), name_(std::move(name)), stats_(stats) {}
   void Execute() override {
     SocketLease lease(ns_, &error);
     if (!lease.ok()) return;
@@ -391,12 +418,13 @@ class ListJob : public Job {
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array out = Napi::Array::New(env, links_.size());
-    for (size_t i = 0; i < links_.size(); i++) out.Set(i, LinkToJs(env, links_[i]));
+    for (size_t i = 0; i < links_.size(); i++) out.Set(i, LinkToJsStats(env, links_[i], stats_));
     return out;
   }
 
  private:
   std::string ns_, name_;
+  bool stats_;
   std::vector<LinkInfo> links_;
 };
 
@@ -412,7 +440,8 @@ Napi::Value Delete(const Napi::CallbackInfo& info) {
 }
 Napi::Value List(const Napi::CallbackInfo& info) {
   std::string name = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
-  return Submit(info.Env(), std::make_unique<ListJob>(info[0].As<Napi::String>(), name));
+  bool stats = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+  return Submit(info.Env(), std::make_unique<ListJob>(info[0].As<Napi::String>(), name, stats));
 }
 
 }  // namespace

@@ -6,7 +6,8 @@ import { execCommand } from './exec';
 import { gcCommand } from './gc';
 import { graphCommand } from './graph';
 import { listCommand } from './list';
+import { shapeCommand } from './shape';
 import { statusCommand } from './status';
 import { upCommand } from './up';
 
-export const COMMANDS: Command[] = [demoCommand, upCommand, downCommand, statusCommand, listCommand, execCommand, gcCommand, graphCommand];
+export const COMMANDS: Command[] = [demoCommand, upCommand, downCommand, statusCommand, listCommand, execCommand, shapeCommand, gcCommand, graphCommand];

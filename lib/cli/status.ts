@@ -9,7 +9,15 @@ import { expectPositionals, parseArgs } from './args';
 import type { Command } from './command';
 import { EXIT, UsageError } from './cli-errors';
 import { natRuleText } from './graph-model';
+import { formatShape } from '../shape';
 import { printJson, table, type Io } from './output';
+
+/** "1.2 MB/830 pkt": a link counter pair, short enough for a table. */
+function counters(bytes: number, packets: number): string {
+  const units: Array<[string, number]> = [['GB', 1e9], ['MB', 1e6], ['kB', 1e3]];
+  const u = units.find(([, f]) => bytes >= f);
+  return `${u ? `${(bytes / u[1]).toFixed(1)} ${u[0]}` : `${bytes} B`}/${packets} pkt`;
+}
 
 /** Prints the status as readable tables (namespaces, links, addresses, routes, NAT rules). */
 export function printStatus(io: Io, st: TopologyStatus): void {
@@ -30,11 +38,21 @@ export function printStatus(io: Io, st: TopologyStatus): void {
   );
   section(
     'LINKS',
-    ['NAMESPACE', 'LINK', 'KIND', 'STATE', 'MASTER', 'PEER'],
+    ['NAMESPACE', 'LINK', 'KIND', 'STATE', 'MASTER', 'PEER', 'RX', 'TX', 'SHAPE'],
     st.namespaces.flatMap((n) =>
       n.links
         .filter((l) => l.kind !== 'loopback')
-        .map((l) => [n.name, l.name, l.kind, l.up ? (l.operstate === 'up' ? 'UP' : `up (${l.operstate})`) : 'DOWN', l.master ?? '-', l.peer ? `${l.peer.netns ?? (l.peer.netnsId === undefined ? n.name : '?')} #${l.peer.index}` : '-']),
+        .map((l) => [
+          n.name,
+          l.name,
+          l.kind,
+          l.up ? (l.operstate === 'up' ? 'UP' : `up (${l.operstate})`) : 'DOWN',
+          l.master ?? '-',
+          l.peer ? `${l.peer.netns ?? (l.peer.netnsId === undefined ? n.name : '?')} #${l.peer.index}` : '-',
+          l.stats ? counters(l.stats.rxBytes, l.stats.rxPackets) : '-',
+          l.stats ? counters(l.stats.txBytes, l.stats.txPackets) : '-',
+          formatShape(n.shapes?.[l.name]),
+        ]),
     ),
   );
   section(

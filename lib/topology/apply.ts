@@ -168,6 +168,7 @@ async function createMembers(items: MemberWork[], ctx: MemberContext): Promise<v
         addresses: w.addresses,
         noDad: true,
         routes: w.routes.map((r) => r.spec),
+        ...(w.shape ? { shape: w.shape } : {}),
       };
       if (w.uplink) {
         const u = w.uplink;

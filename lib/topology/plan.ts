@@ -16,6 +16,8 @@ import * as registry from '../registry';
 import { applyRules, natSupported, natTable, restoreRules, ruleTag, type NatTableApi } from './nat';
 import type { NatRuleSpec } from './schema';
 import type { ResolvedEnd, ResolvedNamespace, ResolvedRoute, ResolvedTopology } from './validate';
+import { formatShape, type LinkShape } from '../shape';
+import { getShape, shapeMatches } from '../tc';
 
 /** Phases run in this order; the steps of one phase run concurrently. */
 export const enum Phase {
@@ -27,6 +29,7 @@ export const enum Phase {
   Routes = 5,
   Members = 6,
   Nat = 7,
+  Shapes = 8,
 }
 
 /** Records how to revert something this `up` call made; called as soon as the object exists. */
@@ -57,6 +60,8 @@ export interface MemberWork {
   };
   /** on the uplink's inside end */
   addresses: string[];
+  /** links.shape() of the uplink's inside end */
+  shape?: LinkShape;
   routes: ResolvedRoute[];
 }
 
@@ -414,8 +419,42 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
         continue;
       }
       work.uplink = { name: uplink.b.name, peerName: uplink.a.name, netns: uplink.a.netns, bridge: uplink.a.master!, ...(uplink.a.mtu !== undefined ? { mtu: uplink.a.mtu } : {}) };
+      if (uplink.b.shape) work.shape = uplink.b.shape;
     }
     steps.push({ phase: Phase.Members, what: `create namespace ${n.name} (${describeMember(work)})`, member: work, run: async () => undefined });
+  }
+
+  // Shapes (links.shape()) of veth ends, after the links and members exist. A link whose shape
+  // already matches is left alone (the shapes of existing links are read concurrently); rolling
+  // back an existing namespace puts its old shape back.
+  const shapeEnds: Array<{ e: ResolvedEnd; want: LinkShape; exists: boolean; before?: LinkShape | null }> = [];
+  for (const v of t.veths) {
+    // A new member's own end is shaped by the bulk path that creates it; its bridge end here.
+    const ends = v.member && fast.has(v.member) ? [v.a] : [v.a, v.b];
+    for (const e of ends) {
+      if (!e.shape || (!isNew(e.netns) && !usable.has(e.netns))) continue;
+      shapeEnds.push({ e, want: e.shape, exists: seen.get(e.netns)?.links.has(e.name) === true });
+    }
+  }
+  await pool(
+    shapeEnds.filter((x) => x.exists),
+    t.concurrency,
+    async (x) => {
+      // undefined: a root qdisc shape() did not make (it is replaced, and removed on rollback).
+      x.before = await getShape(nsObject(x.e.netns), x.e.name).catch(() => undefined);
+    },
+  );
+  for (const { e, want, exists, before } of shapeEnds) {
+    if (exists && before !== undefined && shapeMatches(want, before)) continue;
+    steps.push({
+      phase: Phase.Shapes,
+      what: `shape ${e.name} (${e.netns}): ${formatShape(want)}`,
+      run: async (created) => {
+        const ns = nsObject(e.netns);
+        await ns.links.shape(e.name, want);
+        if (!isNew(e.netns)) created(() => ns.links.shape(e.name, before ?? null));
+      },
+    });
   }
 
   // NAT rules: each namespace's table `inet nk_TOPOLOGY` is set to exactly the declared rules in ONE

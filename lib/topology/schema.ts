@@ -4,6 +4,7 @@
  * the reference with a complete example; `validate()` checks a value against these types and
  * names the offending path on error.
  */
+import type { LinkShapeSpec } from '../shape';
 import type { RouteSpec } from '../routes';
 
 /** A whole topology. */
@@ -79,6 +80,8 @@ export interface VethEndSpec {
   /** a bridge declared in the same namespace */
   master?: string;
   addresses?: string[];
+  /** links.shape() of this end: rate, delay, loss, ... and `ingress` (docs/tc.md) */
+  shape?: LinkShapeSpec;
 }
 
 export interface VethSpec extends VethEndSpec {
@@ -123,6 +126,10 @@ export interface TemplateUplink {
   /** a bridge declared in that namespace */
   bridge: string;
   mtu?: number;
+  /** links.shape() of the member's end (`name`), applied while the members are created */
+  shape?: LinkShapeSpec;
+  /** links.shape() of the bridge-side end (`peerName`), in `netns` */
+  peerShape?: LinkShapeSpec;
 }
 
 /** Member k (counting from 0) gets address number `start + k` of the pool, with the pool's prefix length. */

@@ -6,6 +6,8 @@ import { native } from '../native';
 import { RUN_DIR, list as listNamespaces } from '../netns';
 import * as registry from '../registry';
 import type { Route } from '../routes';
+import type { LinkShape } from '../shape';
+import { linkShapes } from '../tc';
 import { natTable } from './nat';
 import { nsObject, plan, pool } from './plan';
 import type { Topology } from './schema';
@@ -19,7 +21,10 @@ export interface NamespaceStatus {
   existing?: boolean;
   /** who the registry says created it: "topology NAME", "process PID", "persist"; absent when netns-kit did not */
   createdBy?: string;
+  /** with counters (`stats`) */
   links: Link[];
+  /** link name -> what links.shape() applied, for shaped links only */
+  shapes?: Record<string, LinkShape>;
   addresses: Address[];
   routes: Route[];
   /** rules of the topology's NAT table here (when NAT support is built in) */
@@ -54,7 +59,7 @@ function ownerText(o: registry.Owner | undefined): string | undefined {
  */
 async function linksOf(name: string, candidates: string[]): Promise<Link[]> {
   const path = `${RUN_DIR}/${name}`;
-  const raw = await call({ netns: name, syscall: 'list links' }, () => native.linkList(path));
+  const raw = await call({ netns: name, syscall: 'list links' }, () => native.linkList(path, undefined, true));
   const byIndex = new Map(raw.map((l) => [l.index, l.name]));
   const nsById = candidates.length ? await peerNamespaceNames(path, raw, candidates) : new Map<number, string>();
   return raw.map((l) => toLink(l, byIndex, nsById));
@@ -68,7 +73,9 @@ async function live(name: string, present: Set<string>, table: string | undefine
   if (!st.exists) return st;
   const ns = nsObject(name);
   try {
-    [st.links, st.addresses, st.routes] = await Promise.all([peers ? linksOf(name, peers) : ns.links.list(), ns.addresses.list(), ns.routes.list()]);
+    [st.links, st.addresses, st.routes] = await Promise.all([peers ? linksOf(name, peers) : ns.links.list({ stats: true }), ns.addresses.list(), ns.routes.list()]);
+    const shapes = await linkShapes(ns, st.links);
+    if (Object.keys(shapes).length) st.shapes = shapes;
   } catch (e) {
     // Deleted by somebody else since we listed /run/netns.
     if (!isNotFound(e)) throw e;

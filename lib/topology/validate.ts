@@ -15,6 +15,7 @@ import type { NativeRouteChange } from '../native';
 import * as v from '../validate';
 import { compile, PatternError, type Pattern } from './pattern';
 import type { NatRuleSpec, Topology } from './schema';
+import { validateShape, type LinkShape } from '../shape';
 
 /** One end of a veth (or a bridge) as the planner sees it. */
 export interface ResolvedEnd {
@@ -25,6 +26,8 @@ export interface ResolvedEnd {
   master?: string;
   /** canonical "address/prefix" */
   addresses: string[];
+  /** links.shape() of this end, validated */
+  shape?: LinkShape;
 }
 
 export interface ResolvedBridge extends ResolvedEnd {
@@ -80,6 +83,13 @@ function fail(path: string, message: string): never {
 }
 
 /** Runs a validator from lib/validate or lib/ip and re-labels its error with the path. */
+/** A `shape:` key: validated like links.shape() input; undefined when it asks for nothing. */
+function shapeOf(raw: unknown, path: string): LinkShape | undefined {
+  if (raw === null) return undefined;
+  const sh = at(path, () => validateShape(raw));
+  return sh && Object.keys(sh).length ? sh : undefined;
+}
+
 function at<T>(path: string, fn: () => T): T {
   try {
     return fn();
@@ -302,7 +312,7 @@ export function resolve(input: unknown): ResolvedTopology {
     });
     arr(o.links, `${path}.links`).forEach((rl, k) => {
       const lp = `${path}.links[${k}]`;
-      declaredLinks.push({ o: obj(rl, lp, ['kind', 'name', 'up', 'mtu', 'master', 'addresses', 'peer']), ns: nsName, path: lp });
+      declaredLinks.push({ o: obj(rl, lp, ['kind', 'name', 'up', 'mtu', 'master', 'addresses', 'peer', 'shape']), ns: nsName, path: lp });
     });
   });
   const explicitCount = namespaces.length;
@@ -312,12 +322,16 @@ export function resolve(input: unknown): ResolvedTopology {
     const e: ResolvedEnd = { netns, name: ifname(o.name, `${path}.name`), up: bool(o.up, `${path}.up`, true), addresses: addresses(o.addresses, `${path}.addresses`) };
     if (o.mtu !== undefined) e.mtu = at(`${path}.mtu`, () => v.mtu(o.mtu));
     if (o.master !== undefined) e.master = ifname(o.master, `${path}.master`);
+    if (o.shape !== undefined) {
+      const sh = shapeOf(o.shape, `${path}.shape`);
+      if (sh) e.shape = sh;
+    }
     return e;
   };
   for (const { o, ns, path } of declaredLinks) {
     if (o.kind !== undefined && o.kind !== 'veth') fail(`${path}.kind`, `only veth links are declared in topologies (bridges go in "bridges"), got ${describe(o.kind)}`);
     const a = end(o, ns, path);
-    const p = obj(o.peer, `${path}.peer`, ['name', 'netns', 'up', 'mtu', 'master', 'addresses']);
+    const p = obj(o.peer, `${path}.peer`, ['name', 'netns', 'up', 'mtu', 'master', 'addresses', 'shape']);
     const peerNs = at(`${path}.peer.netns`, () => v.netnsName(p.netns));
     if (!nsByName.has(peerNs)) fail(`${path}.peer.netns`, `unknown namespace "${peerNs}" (declare it in namespaces)`);
     const b = end(p, peerNs, `${path}.peer`);
@@ -339,9 +353,9 @@ export function resolve(input: unknown): ResolvedTopology {
     const loopbackUp = bool(o.loopbackUp, `${path}.loopbackUp`, true);
     const sys = sysctls(o.sysctls, `${path}.sysctls`, bool(o.ipv6, `${path}.ipv6`, true));
 
-    let uplink: { inside: Pattern; outside: Pattern; netns: string; bridge: string; mtu?: number } | undefined;
+    let uplink: { inside: Pattern; outside: Pattern; netns: string; bridge: string; mtu?: number; shape?: LinkShape; peerShape?: LinkShape } | undefined;
     if (o.uplink !== undefined) {
-      const u = obj(o.uplink, `${path}.uplink`, ['name', 'peerName', 'netns', 'bridge', 'mtu']);
+      const u = obj(o.uplink, `${path}.uplink`, ['name', 'peerName', 'netns', 'bridge', 'mtu', 'shape', 'peerShape']);
       const netns = at(`${path}.uplink.netns`, () => v.netnsName(u.netns));
       const host = nsByName.get(netns);
       if (!host || namespaces.indexOf(host) >= explicitCount) fail(`${path}.uplink.netns`, `unknown namespace "${netns}" (declare it in namespaces)`);
@@ -350,6 +364,14 @@ export function resolve(input: unknown): ResolvedTopology {
       uplink = { inside: pattern(u.name, `${path}.uplink.name`), outside: pattern(u.peerName, `${path}.uplink.peerName`), netns, bridge };
       if (!uplink.outside.varies && count > 1) fail(`${path}.uplink.peerName`, `pattern ${JSON.stringify(uplink.outside.source)} has no {i}: all ${count} uplinks would share one name in "${netns}"`);
       if (u.mtu !== undefined) uplink.mtu = at(`${path}.uplink.mtu`, () => v.mtu(u.mtu));
+      if (u.shape !== undefined) {
+        const sh = shapeOf(u.shape, `${path}.uplink.shape`);
+        if (sh) uplink.shape = sh;
+      }
+      if (u.peerShape !== undefined) {
+        const sh = shapeOf(u.peerShape, `${path}.uplink.peerShape`);
+        if (sh) uplink.peerShape = sh;
+      }
     }
 
     // Addresses: patterns, or pools handing out consecutive addresses.
@@ -436,6 +458,8 @@ export function resolve(input: unknown): ResolvedTopology {
         const a: ResolvedEnd = { netns: uplink.netns, name: genIfname(outside, i, `${path}.uplink.peerName`), up: true, master: uplink.bridge, addresses: [] };
         const b: ResolvedEnd = { netns: memberName, name: genIfname(inside, i, `${path}.uplink.name`), up: true, addresses: addrMakers.map((m) => m(i, n)) };
         if (uplink.mtu !== undefined) a.mtu = b.mtu = uplink.mtu;
+        if (uplink.shape) b.shape = uplink.shape;
+        if (uplink.peerShape) a.shape = uplink.peerShape;
         names.claim(uplink.netns, a.name, `${path}.uplink.peerName (i=${i})`);
         names.claim(memberName, b.name, `${path}.uplink.name (i=${i})`);
         const veth: ResolvedVeth = { a, b, path: `${path}.uplink`, member: memberName };
