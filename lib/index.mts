@@ -2,6 +2,6 @@
 // included). It re-exports the CommonJS build, so both kinds of importer share one addon instance.
 import cjs from './index.js';
 
-export const { netns, Netns, NetnsError, Nat, NAT_DEFAULT_TABLE, cni, CniError, topology, TopologyError, gc, NetworkState, NetworkWatch, NamespaceWatch, linkKey, addressKey, routeKey, neighborKey, bulk } = cjs;
+export const { netns, Netns, NetnsError, Nat, NAT_DEFAULT_TABLE, Firewall, FIREWALL_DEFAULT_TABLE, cni, CniError, topology, TopologyError, gc, NetworkState, NetworkWatch, NamespaceWatch, linkKey, addressKey, routeKey, neighborKey, bulk } = cjs;
 export type * from './index.js';
 export default cjs;
