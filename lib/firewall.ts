@@ -31,9 +31,9 @@ export interface FirewallOptions {
    * In a namespace that holds a bridge, make bridged traffic pass the forward chain
    * (br_netfilter: net.bridge.bridge-nf-call-iptables and -ip6tables = 1 in this namespace) when
    * a call sets the forward policy or adds forward rules. `false` sets both to 0 instead, so only
-   * routed traffic is filtered. Default true.
+   * routed traffic is filtered; `'keep'` never touches them. Default true.
    */
-  bridgeNetfilter?: boolean;
+  bridgeNetfilter?: boolean | 'keep';
 }
 
 /** The policies of all three chains after a change, and what may still not be as asked. */
@@ -80,13 +80,13 @@ function serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
 /** Filtering in one namespace, in one table the library owns. Get it as `ns.firewall` or `ns.firewallTable(name)`. */
 export class Firewall {
   readonly table: string;
-  private readonly bridgeNetfilter: boolean;
+  private readonly bridgeNetfilter: boolean | 'keep';
 
   constructor(private readonly ns: Netns, table: string = DEFAULT_FIREWALL_TABLE, options: FirewallOptions = {}) {
     this.table = rules.tableName(table);
     const o = validate.object(options, 'firewall options');
     validate.knownKeys(o, 'firewall options', ['bridgeNetfilter']);
-    this.bridgeNetfilter = o.bridgeNetfilter === undefined ? true : validate.bool(o.bridgeNetfilter, 'bridgeNetfilter');
+    this.bridgeNetfilter = o.bridgeNetfilter === undefined ? true : o.bridgeNetfilter === 'keep' ? 'keep' : validate.bool(o.bridgeNetfilter, "bridgeNetfilter (true, false or 'keep')");
   }
 
   /**
@@ -314,6 +314,7 @@ export class Firewall {
    * warning when the kernel has no br_netfilter (bridged traffic then bypasses the forward chain).
    */
   private async ensureBridgeNetfilter(): Promise<string[]> {
+    if (this.bridgeNetfilter === 'keep') return [];
     const links = await call({ netns: this.ns.label, syscall: 'list links' }, () => native.linkList(this.ns.path));
     if (!links.some((l) => l.kind === 'bridge')) return [];
     const want = this.bridgeNetfilter ? '1' : '0';
