@@ -12,6 +12,7 @@ import { registryDir } from '../lib/registry';
 import { firewallTableName } from '../lib/topology/validate';
 import { nsName, RUN, Sandbox } from './support/sandbox';
 import { ask, killPeers, nftTable, serve } from './support/nat-lab';
+import { cli } from './support/cli';
 
 const sb = new Sandbox();
 afterEach(() => sb.cleanup());
@@ -125,4 +126,22 @@ test('a process killed inside up after applying a firewall leaves no table once 
     await topology.down(done);
     await netns.delete(persist, { missingOk: true });
   }
+});
+
+test('netns-kit status lists firewall policies and rules (every netns-kit firewall table), as text and JSON', async () => {
+  const ns = await sb.ns('fwcli');
+  await ns.firewall.policy({ input: 'drop' });
+  const r = await ns.firewall.allow({ chain: 'input', from: '10.1.2.0/24', protocol: 'tcp', port: 5432, tag: 'db' });
+  await ns.firewallTable('other_fw').deny({ chain: 'output', to: 'fd00::/8' });
+  const text = await cli(['status', '--match', ns.name!]);
+  expect(text.code).toBe(0);
+  expect(text.stdout).toContain('FIREWALL');
+  expect(text.stdout).toMatch(new RegExp(`${ns.name} +netns_kit_fw +policy +input drop, forward accept, output accept`));
+  expect(text.stdout).toMatch(new RegExp(`${ns.name} +netns_kit_fw +${r.id} +allow input tcp 10\\.1\\.2\\.0/24 -> \\*:5432 \\[db\\]`));
+  expect(text.stdout).toMatch(/other_fw +[0-9a-f]{16} +deny output \* -> fd00::\/8/);
+  const json = await cli(['status', '--match', ns.name!, '--json']);
+  const st = JSON.parse(json.stdout) as { namespaces: Array<{ name: string; firewall?: Array<{ table: string; rules: Array<{ id: string }> }> }> };
+  const mine = st.namespaces.find((n) => n.name === ns.name)!;
+  expect(mine.firewall!.map((f) => f.table).sort()).toEqual(['netns_kit_fw', 'other_fw']);
+  expect(mine.firewall!.find((f) => f.table === 'netns_kit_fw')!.rules).toEqual([r]);
 });
