@@ -135,7 +135,10 @@ export class Firewall {
     return this.add({ ...m, action: 'reject' });
   }
 
-  /** Adds one rule with its `action`, after the rules already in its chain (idempotent by content). */
+  /**
+   * Adds one rule with its `action`, after the rules already in its chain (idempotent by content).
+   * Equivalent to: `nft add rule inet netns_kit_fw CHAIN ... accept|drop|reject`
+   */
   async add(spec: FirewallMatch & { action: FirewallAction }): Promise<FirewallRule> {
     const n = rules.normalize(spec);
     const id = rules.ruleId(n);
@@ -160,7 +163,7 @@ export class Firewall {
     return (await this.state()).rules.filter((r) => (t === undefined || r.tag === t) && (c === undefined || r.chain === c));
   }
 
-  /** Policies and rules in one read. */
+  /** Policies and rules in one read. Equivalent to: `nft -j list table inet netns_kit_fw` */
   async state(): Promise<FirewallState> {
     return this.locked(async () => {
       const cur = await this.read();
@@ -189,7 +192,10 @@ export class Firewall {
     });
   }
 
-  /** Removes every rule with this tag in one transaction; resolves with how many there were. */
+  /**
+   * Removes every rule with this tag in one transaction; resolves with how many there were.
+   * Equivalent to: `nft delete rule inet netns_kit_fw CHAIN handle H` for each of them, in one `nft -f`
+   */
   async removeTag(tagValue: string): Promise<number> {
     const t = rules.tag(tagValue);
     return this.locked(async () => {

@@ -46,7 +46,7 @@ async function ping(from: Netns, to: string): Promise<boolean> {
 
 const UDP_CONNECTED = String.raw`
 import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(5)
 s.connect((sys.argv[1], int(sys.argv[2])))
 try:
@@ -163,6 +163,10 @@ test("a namespace's own input drop policy with a narrow allow; its loopback stil
   expect(await works(C, 4, '127.0.0.1', 81)).toEqual(['C81 127.0.0.1']);
   expect(await ping(C, '127.0.0.1')).toBe(true);
   expect(await works(C, 4, IP.B[4], 80)).toEqual([`B ${IP.C[4]}`]);
+  // ICMP errors about C's own flows are related to them: a port unreachable from B passes C's
+  // input drop policy, so C's connected UDP socket learns of it at once (not by a timeout).
+  expect(await udpConnected(C, IP.B[4], 9)).toBe('ConnectionRefusedError');
+  expect(await udpConnected(C, IP.B[6], 9)).toBe('ConnectionRefusedError');
   // A range, inclusive.
   await C.firewall.allow({ chain: 'input', from: IP.B[4], protocol: 'tcp', port: { from: 81, to: 90 } });
   expect(await works(B, 4, IP.C[4], 81)).toEqual([`C81 ${IP.B[4]}`]);
@@ -197,6 +201,11 @@ test('reject answers: a TCP reset, an ICMP port unreachable for UDP', async () =
   expect(await udpConnected(A, IP.C[4], 53)).toBe(`Cu ${IP.A[4]}`);
   expect((await B.exec('ping', ['-c1', '-W1', IP.C[4]], { check: false })).stdout).toContain('Port Unreachable');
   expect(await works(A, 4, IP.C[4], 80)).toEqual([`C ${IP.A[4]}`]);
+  // IPv6: the reset, and ICMPv6 port unreachable (icmpx picks the packet's family).
+  await host.firewall.reject({ chain: 'forward', from: IP.B[6], to: IP.C[6] });
+  expect(await tryTcp(B, 6, IP.C[6], 80)).toEqual(['ERR ConnectionRefusedError']);
+  expect(await udpConnected(B, IP.C[6], 53)).toBe('ConnectionRefusedError');
+  expect(await works(A, 6, IP.C[6], 80)).toEqual([`C6 ${IP.A[6]}`]);
   const t = await nftTable(host, TABLE);
   expect(t).toContain('"type": "tcp reset"');
   expect(t).toContain('"type": "icmpx"');
@@ -240,21 +249,19 @@ test('the NAT table and foreign tables are untouched by every firewall call', as
 describe('refused input changes nothing', () => {
   const base = { chain: 'forward', from: IP.A[4], to: IP.C[4], protocol: 'tcp', port: 80 };
   const attacks = ['x" } ; flush ruleset ; { "', 'eth0\n', 'a;b', '$x', '{', 'lo*', 'a\\b', "1.2.3.4' drop", '10.0.0.0/8 accept', '@blocked', 'a b'];
-  const cases: Array<[string, Record<string, unknown>]> = [];
-  for (const s of attacks) {
-    for (const field of ['chain', 'from', 'to', 'protocol', 'iif', 'oif', 'tag', 'port']) {
-      const o: Record<string, unknown> = { ...base, [field]: s };
-      if (field === 'oif') o.chain = 'forward';
-      cases.push([field, o]);
-    }
-    cases.push(['from[]', { ...base, from: [IP.A[4], s] }]);
-  }
+  const FIELDS = ['chain', 'from', 'to', 'protocol', 'iif', 'oif', 'tag', 'port', 'from[]'];
 
-  test.each(cases)('%s: %j', async (_field, o) => {
+  // Per attack string, every string field (and `port`, which must be a number): refused by allow
+  // and by apply with ERR_NETNS_INVALID_ARG, and the whole ruleset is byte-identical afterwards.
+  test.each(attacks)('%j in every field', async (attack) => {
     await host.firewall.policy({ forward: 'drop' });
     const before = await nftRuleset(host);
-    await expect(host.firewall.allow(o as never)).rejects.toMatchObject({ code: 'ERR_NETNS_INVALID_ARG' });
-    await expect(host.firewall.apply({ rules: [{ ...o, action: 'deny' } as never] })).rejects.toMatchObject({ code: 'ERR_NETNS_INVALID_ARG' });
+    for (const field of FIELDS) {
+      const o: Record<string, unknown> = field === 'from[]' ? { ...base, from: [IP.A[4], attack] } : { ...base, [field]: attack };
+      const what = `${field} = ${JSON.stringify(attack)}`;
+      await expect(host.firewall.allow(o as never).then(() => what)).rejects.toMatchObject({ code: 'ERR_NETNS_INVALID_ARG' });
+      await expect(host.firewall.apply({ rules: [{ ...o, action: 'deny' } as never] }).then(() => what)).rejects.toMatchObject({ code: 'ERR_NETNS_INVALID_ARG' });
+    }
     expect(await nftRuleset(host)).toBe(before);
   });
 
