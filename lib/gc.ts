@@ -1,5 +1,5 @@
 /**
- * gc: finds the namespaces, links and NAT tables netns-kit created and lost track of, and removes
+ * gc: finds the namespaces, links, NAT and firewall tables netns-kit created and lost track of, and removes
  * them — never anything it did not create. Equivalent to: `netns-kit gc` (`--dry-run` lists).
  *
  * "Lost" means (lib/registry.ts has the markers):
@@ -35,6 +35,8 @@ export interface GcReport {
   namespaces: string[];
   links: Array<{ netns: string; name: string }>;
   natTables: Array<{ netns: string; table: string }>;
+  /** firewall tables (lib/firewall.ts) in namespaces we do not own */
+  firewallTables: Array<{ netns: string; table: string }>;
   /** topology records whose `up` never completed, dropped with their objects */
   topologies: string[];
   /** markers without an object (a crash between marker and creation, or deletion and unmarking), dropped */
@@ -53,7 +55,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   if (typeof prefix !== 'string') throw invalid('ERR_NETNS_INVALID_ARG', 'gc prefix must be a string');
   const mine = (name: string) => name.startsWith(prefix);
   if (!dryRun) requireNetworkPrivileges('gc');
-  const report: GcReport = { namespaces: [], links: [], natTables: [], topologies: [], staleMarkers: 0, errors: [] };
+  const report: GcReport = { namespaces: [], links: [], natTables: [], firewallTables: [], topologies: [], staleMarkers: 0, errors: [] };
   const records = new Map<string, registry.TopologyRecord | undefined>();
   const present = new Set((await listNamespaces()).map((n) => n.name!));
   const nsObject = (name: string) => new Netns(name, path.join(RUN_DIR, name), false);
@@ -109,6 +111,27 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       }
     } else report.staleMarkers++;
     if (!dryRun) await registry.unmarkNat(m.netns, m.table);
+  }
+
+  for (const m of await registry.listFirewallMarkers()) {
+    if (!mine(m.netns)) continue;
+    if (!m.marker) {
+      if (m.ageMs > YOUNG_MS && !dryRun) await registry.unmarkFirewall(m.netns, m.table);
+      continue;
+    }
+    if (!(await registry.ownerLost(m.marker.owner, records))) continue;
+    if (present.has(m.netns)) {
+      report.firewallTables.push({ netns: m.netns, table: m.table });
+      if (!dryRun) {
+        try {
+          await nsObject(m.netns).firewallTable(m.table).flush();
+        } catch (e) {
+          report.errors.push(`firewall table ${m.table} (${m.netns}): ${(e as Error).message}`);
+          continue;
+        }
+      }
+    } else report.staleMarkers++;
+    if (!dryRun) await registry.unmarkFirewall(m.netns, m.table);
   }
 
   const nsMarkers = await registry.listNamespaceMarkers();

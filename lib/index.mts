@@ -2,7 +2,7 @@
 // included). It re-exports the CommonJS build, so both kinds of importer share one addon instance.
 import cjs from './index.js';
 
-export const { netns, Netns, NetnsError, Nat, NAT_DEFAULT_TABLE, cni, CniError, topology, TopologyError, gc, NetworkState, NetworkWatch, NamespaceWatch, linkKey, addressKey, routeKey, neighborKey, bulk, tcUnits } = cjs;
+export const { netns, Netns, NetnsError, Nat, NAT_DEFAULT_TABLE, Firewall, FIREWALL_DEFAULT_TABLE, cni, CniError, topology, TopologyError, gc, NetworkState, NetworkWatch, NamespaceWatch, linkKey, addressKey, routeKey, neighborKey, bulk, tcUnits } = cjs;
 // sockets inside a namespace (docs/sockets.md)
 export const { NetnsNet, NetnsDgram, NetnsHttpAgent, NetnsHttpsAgent } = cjs;
 export type * from './index.js';

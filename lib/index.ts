@@ -32,6 +32,8 @@ export type { ExecOptions, ExecResult, SpawnOptions } from './process';
 export type { Family, Cidr } from './ip';
 export { Nat, DEFAULT_TABLE as NAT_DEFAULT_TABLE, type NatResult, type ApplyResult } from './nat';
 export type { NatRule, NatRuleSpec, MasqueradeSpec, SnatSpec, PortForwardSpec, ServiceSpec, NatProtocol, PortSpec, ServiceBackend, NatKind } from './nat-rules';
+export { Firewall, DEFAULT_FIREWALL_TABLE as FIREWALL_DEFAULT_TABLE, type FirewallOptions, type PolicyResult, type FirewallApplySpec, type FirewallApplyResult, type FirewallState } from './firewall';
+export type { FirewallAction, FirewallMatch, FirewallPolicy, FirewallRule, FirewallRuleSpec, ChainPolicy, FirewallChain, FirewallProtocol } from './firewall-rules';
 import { runPlugin as cniRun } from './cni/plugin';
 import { SUPPORTED_VERSIONS as CNI_VERSIONS } from './cni/spec';
 

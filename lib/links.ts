@@ -76,6 +76,11 @@ export interface LinkChanges {
    * reaches its own service through the host's address, i.e. NAT hairpin on the same port).
    */
   hairpin?: boolean;
+  /**
+   * As a bridge port: isolated ports forward only to ports that are not isolated (the uplink, the
+   * bridge itself), never to each other. Equivalent to: `ip link set NAME type bridge_slave isolated on`
+   */
+  isolated?: boolean;
 }
 
 export interface Link {
@@ -181,8 +186,9 @@ export function toNativeAdd(options: AddLinkOptions): NativeLinkAdd {
 
 function toNativeChange(changes: LinkChanges): NativeLinkChange {
   const o = validate.object(changes, 'link changes');
-  validate.knownKeys(o, 'link changes', ['up', 'mtu', 'mac', 'name', 'master', 'netns', 'group', 'txqlen', 'hairpin']);
+  validate.knownKeys(o, 'link changes', ['up', 'mtu', 'mac', 'name', 'master', 'netns', 'group', 'txqlen', 'hairpin', 'isolated']);
   if (o.hairpin !== undefined) validate.bool(o.hairpin, 'hairpin');
+  if (o.isolated !== undefined) validate.bool(o.isolated, 'isolated');
   const c: NativeLinkChange = {};
   if (o.up !== undefined) c.up = validate.bool(o.up, 'up');
   if (o.mtu !== undefined) c.mtu = validate.mtu(o.mtu);
@@ -216,14 +222,17 @@ export class Links {
 
   /**
    * Changes a link. Equivalent to: `ip link set NAME up|down mtu N address MAC name NEW master BR|nomaster netns NS`
-   * (and `ip link set NAME type bridge_slave hairpin on|off` for `hairpin`).
+   * (and `ip link set NAME type bridge_slave hairpin on|off isolated on|off` for `hairpin` / `isolated`).
    */
   async set(name: string, changes: LinkChanges): Promise<void> {
     validate.ifname(name);
     const c = toNativeChange(changes);
     const ctx = { netns: this.ns.label, ifname: name, syscall: 'set link' };
     // The bridge-port setting comes first: it needs the port still in this namespace and enslaved.
-    if (changes.hairpin !== undefined) await call(ctx, () => native.bridgePortSet(this.ns.ref, name, { hairpin: changes.hairpin }));
+    if (changes.hairpin !== undefined || changes.isolated !== undefined) {
+      const port = { ...(changes.hairpin !== undefined ? { hairpin: changes.hairpin } : {}), ...(changes.isolated !== undefined ? { isolated: changes.isolated } : {}) };
+      await call(ctx, () => native.bridgePortSet(this.ns.ref, name, port));
+    }
     if (Object.keys(c).length > 0) await call(ctx, () => native.linkSet(this.ns.ref, name, c));
   }
 

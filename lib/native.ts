@@ -475,6 +475,8 @@ export interface NativeAddon {
 export interface NativeBridgePortChange {
   /** IFLA_BRPORT_MODE through IFLA_INFO_SLAVE_DATA (the link must be a bridge port) */
   hairpin?: boolean;
+  /** IFLA_BRPORT_ISOLATED (firewall: bridge port isolation), in the same message as `hairpin` */
+  isolated?: boolean;
   /** IFF_PROMISC */
   promisc?: boolean;
 }

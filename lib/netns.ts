@@ -14,6 +14,7 @@ import { native } from './native';
 import { Routes } from './routes';
 import { Sysctl } from './sysctl';
 import { Nat, DEFAULT_TABLE } from './nat';
+import { Firewall, DEFAULT_FIREWALL_TABLE, type FirewallOptions } from './firewall';
 import { exec, spawn, type ExecOptions, type ExecResult, type SpawnOptions } from './process';
 import type { ChildProcess } from 'node:child_process';
 import * as validate from './validate';
@@ -90,6 +91,7 @@ export class Netns implements AsyncDisposable {
    * @internal
    */
   readonly ref: string;
+  private firewallDefault?: Firewall;
 
   /**
    * @param name  the /run/netns name, or undefined for a namespace opened by path or pid
@@ -116,6 +118,19 @@ export class Netns implements AsyncDisposable {
   /** NAT in a table of another name, `inet NAME` (e.g. one per tool). Other tables are never touched. */
   natTable(name: string): Nat {
     return new Nat(this, name);
+  }
+
+  // ---- firewall (lib/firewall.ts) ----
+
+  /** Filtering in this namespace's `inet netns_kit_fw` table (nft ... inet netns_kit_fw ...). */
+  get firewall(): Firewall {
+    this.firewallDefault ??= new Firewall(this, DEFAULT_FIREWALL_TABLE);
+    return this.firewallDefault;
+  }
+
+  /** Filtering in a table of another name, `inet NAME`, or with options (`{ bridgeNetfilter: false }`). */
+  firewallTable(name: string = DEFAULT_FIREWALL_TABLE, options: FirewallOptions = {}): Firewall {
+    return new Firewall(this, name, options);
   }
 
   /** Name for messages: the /run/netns name, else the path. */

@@ -8,6 +8,7 @@
  *   /run/netns-kit/netns/NAME            a namespace we created (/run/netns/NAME)
  *   /run/netns-kit/links/NETNS/IFNAME    a link we created in a namespace we do not own
  *   /run/netns-kit/nat/NETNS/TABLE       an nftables table we created in a namespace we do not own
+ *   /run/netns-kit/firewall/NETNS/TABLE  a firewall table (lib/firewall.ts) we created in a namespace we do not own
  *   /run/netns-kit/topologies/NAME.json  a topology: its `up` process and whether `up` completed
  *   /run/netns-kit/sets/ID               many namespaces made in one go (bulk.createMany, topology
  *                                        templates): one file for the whole set, not one per namespace
@@ -69,6 +70,15 @@ export interface NatMarker {
   created: string;
 }
 
+/** A firewall table (lib/firewall.ts) in a namespace we do not own. */
+export interface FirewallMarker {
+  kind: 'firewall';
+  netns: string;
+  table: string;
+  owner: Owner;
+  created: string;
+}
+
 export type TopologyState = 'applying' | 'up';
 
 export interface TopologyRecord {
@@ -89,6 +99,7 @@ const dirs = {
   netns: () => path.join(registryDir(), 'netns'),
   links: (ns: string) => path.join(registryDir(), 'links', ns),
   nat: (ns: string) => path.join(registryDir(), 'nat', ns),
+  firewall: (ns: string) => path.join(registryDir(), 'firewall', ns),
   topologies: () => path.join(registryDir(), 'topologies'),
   sets: () => path.join(registryDir(), 'sets'),
 };
@@ -480,7 +491,7 @@ export async function unmarkLink(netns: string, name: string): Promise<void> {
 }
 
 /** The marker files KIND/NETNS/ITEM (links, NAT tables), with their age. */
-async function listPerNamespace<T>(kind: 'links' | 'nat'): Promise<Array<{ netns: string; item: string; marker?: T; ageMs: number }>> {
+async function listPerNamespace<T>(kind: 'links' | 'nat' | 'firewall'): Promise<Array<{ netns: string; item: string; marker?: T; ageMs: number }>> {
   const root = path.join(registryDir(), kind);
   const out: Array<{ netns: string; item: string; marker?: T; ageMs: number }> = [];
   for (const netns of await readdirQuiet(root)) {
@@ -539,6 +550,26 @@ export async function readNatMarker(netns: string, table: string): Promise<NatMa
 
 export async function listNatMarkers(): Promise<Array<{ netns: string; table: string; marker?: NatMarker; ageMs: number }>> {
   return (await listPerNamespace<NatMarker>('nat')).map(({ item, ...m }) => ({ ...m, table: item }));
+}
+
+// ---- firewall tables in namespaces we do not own ----
+
+export async function markFirewall(netns: string, table: string, owner: Owner): Promise<void> {
+  const m: FirewallMarker = { kind: 'firewall', netns, table, owner, created: new Date().toISOString() };
+  writeMarker(path.join(dirs.firewall(netns), fileName(table)), m);
+}
+
+export async function unmarkFirewall(netns: string, table: string): Promise<void> {
+  await unlinkQuiet(path.join(dirs.firewall(netns), fileName(table)));
+  await fs.rmdir(dirs.firewall(netns)).catch(() => undefined);
+}
+
+export async function readFirewallMarker(netns: string, table: string): Promise<FirewallMarker | undefined> {
+  return readJson<FirewallMarker>(path.join(dirs.firewall(netns), fileName(table)));
+}
+
+export async function listFirewallMarkers(): Promise<Array<{ netns: string; table: string; marker?: FirewallMarker; ageMs: number }>> {
+  return (await listPerNamespace<FirewallMarker>('firewall')).map(({ item, ...m }) => ({ ...m, table: item }));
 }
 
 // ---- topologies ----

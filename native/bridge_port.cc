@@ -1,4 +1,5 @@
-// Bridge-port and promiscuity settings the CNI bridge network needs (hairpinMode, promiscMode).
+// Bridge-port and promiscuity settings the CNI bridge network needs (hairpinMode, promiscMode,
+// portIsolation) and `links.set(port, { hairpin, isolated })`.
 // The ip(8) equivalents are in lib/cni/bridge-port.ts. Built as raw rtnetlink messages because
 // libnl 3.7 has no setter for IFLA_BRPORT_MODE through IFLA_INFO_SLAVE_DATA.
 #include <linux/if.h>
@@ -37,6 +38,7 @@ class PortSetJob : public Job {
   PortSetJob(std::string ns, std::string name, const Napi::Object& o) : ns_(std::move(ns)), name_(std::move(name)) {
     hairpin_ = OptBool(o, "hairpin");
     promisc_ = OptBool(o, "promisc");
+    isolated_ = OptBool(o, "isolated");
   }
 
   void Execute() override {
@@ -45,7 +47,7 @@ class PortSetJob : public Job {
     int index;
     if (!LookupIfIndex(lease, name_, &index, &error)) return;
     if (promisc_ && !SetPromisc(lease, index)) return;
-    if (hairpin_) SetHairpin(lease, index);
+    if (hairpin_ || isolated_) SetPortFlags(lease, index);
   }
 
  private:
@@ -63,8 +65,9 @@ class PortSetJob : public Job {
     return lease.Transact(h.release(), "set link promisc", name_, &error);
   }
 
-  // ip link set dev NAME type bridge_slave hairpin on|off
-  bool SetHairpin(SocketLease& lease, int index) {
+  // ip link set dev NAME type bridge_slave [hairpin on|off] [isolated on|off] — one message.
+  // An isolated port forwards only to ports that are not isolated (and the bridge itself).
+  bool SetPortFlags(SocketLease& lease, int index) {
     MsgHolder h;
     h.msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
     if (!h.msg) return error.Set(ENOMEM, "set bridge port", name_), false;
@@ -75,7 +78,8 @@ class PortSetJob : public Job {
     nlattr* data = nullptr;
     if (nlmsg_append(h.msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 || !(info = nla_nest_start(h.msg, IFLA_LINKINFO)) ||
         nla_put_string(h.msg, IFLA_INFO_SLAVE_KIND, "bridge") < 0 || !(data = nla_nest_start(h.msg, IFLA_INFO_SLAVE_DATA)) ||
-        nla_put_u8(h.msg, IFLA_BRPORT_MODE, *hairpin_ ? 1 : 0) < 0) {
+        (hairpin_ && nla_put_u8(h.msg, IFLA_BRPORT_MODE, *hairpin_ ? 1 : 0) < 0) ||
+        (isolated_ && nla_put_u8(h.msg, IFLA_BRPORT_ISOLATED, *isolated_ ? 1 : 0) < 0)) {
       return error.Set(ENOMEM, "set bridge port", name_), false;
     }
     nla_nest_end(h.msg, data);
@@ -84,7 +88,7 @@ class PortSetJob : public Job {
   }
 
   std::string ns_, name_;
-  std::optional<bool> hairpin_, promisc_;
+  std::optional<bool> hairpin_, promisc_, isolated_;
 };
 
 Napi::Value PortSet(const Napi::CallbackInfo& info) {

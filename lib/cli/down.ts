@@ -42,6 +42,7 @@ has finished (a namespace a process still holds then fails it, naming the namesp
     const parts = [`${r.namespaces.length} namespaces`];
     if (r.links.length) parts.push(`${r.links.length} links`);
     if (r.natTables.length) parts.push(`${r.natTables.length} NAT tables`);
+    if (r.firewallTables.length) parts.push(`${r.firewallTables.length} firewall tables`);
     ctx.io.stdout.write(`topology ${t.name} is down: removed ${parts.join(', ')} in ${duration(ms)}\n`);
     if (r.kept.length) ctx.io.stdout.write(`kept (not created by this topology): ${r.kept.join(' ')}\n`);
     return EXIT.OK;

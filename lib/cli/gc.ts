@@ -33,6 +33,7 @@ lists what would go.`,
       ...r.namespaces.map((n) => ['namespace', n, '']),
       ...r.links.map((l) => ['link', l.name, l.netns]),
       ...r.natTables.map((t) => ['nat table', t.table, t.netns]),
+      ...r.firewallTables.map((t) => ['firewall table', t.table, t.netns]),
       ...r.topologies.map((t) => ['topology', t, '(up never completed)']),
     ];
     const verb = dryRun ? 'would remove' : 'removed';

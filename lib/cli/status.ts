@@ -10,6 +10,7 @@ import type { Command } from './command';
 import { EXIT, UsageError } from './cli-errors';
 import { natRuleText } from './graph-model';
 import { formatShape } from '../shape';
+import { describeRule } from '../firewall-rules';
 import { printJson, table, type Io } from './output';
 
 /** "1.2 MB/830 pkt": a link counter pair, short enough for a table. */
@@ -70,17 +71,29 @@ export function printStatus(io: Io, st: TopologyStatus): void {
     ['NAMESPACE', 'ID', 'RULE'],
     st.namespaces.flatMap((n) => n.nat.map((r) => [n.name, r.id, natRuleText(r as { kind: string } & Record<string, unknown>)])),
   );
+  // Per table: one line with the three chain policies, then the rules in evaluation order.
+  section(
+    'FIREWALL',
+    ['NAMESPACE', 'TABLE', 'ID', 'RULE'],
+    st.namespaces.flatMap((n) =>
+      (n.firewall ?? []).flatMap((f) => [
+        [n.name, f.table, 'policy', `input ${f.policy.input}, forward ${f.policy.forward}, output ${f.policy.output}`],
+        ...f.rules.map((r) => [n.name, f.table, r.id, describeRule(r)]),
+      ]),
+    ),
+  );
 }
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'Show namespaces, links, addresses, routes and NAT rules, and whether they match a topology file.',
+  summary: 'Show namespaces, links, addresses, routes, NAT and firewall rules, and whether they match a topology file.',
   usage: ['status [FILE] [--json]', 'status --match PREFIX [--json]'],
   description: `
 With FILE: the topology's namespaces as they are live, as tables, and whether they match the file
 (exit code 0) or not (exit code 4, with each difference: what \`up\` would still do, what conflicts).
 Without FILE: every named namespace (or those starting with PREFIX).
-Equivalent to: \`ip -n NS link\`, \`ip -n NS addr\`, \`ip -n NS route\`, \`nft list table inet nk_NAME\`.`,
+Equivalent to: \`ip -n NS link\`, \`ip -n NS addr\`, \`ip -n NS route\`, \`nft list table inet nk_NAME\`,
+\`nft list table inet nkfw_NAME\` (without FILE: every netns-kit firewall table, e.g. inet netns_kit_fw).`,
   options: [
     { name: 'json', type: 'boolean', description: 'print the status as JSON on stdout' },
     { name: 'match', type: 'string', value: 'PREFIX', description: 'without FILE: only namespaces whose name starts with PREFIX' },

@@ -17,6 +17,7 @@ import { native, type NativeLink } from '../native';
 import { current, open, type Netns } from '../netns';
 import { ipam, ipamPreflight } from './ipam';
 import * as cniNat from './nat';
+import * as cniFirewall from './firewall';
 import { CODES, CniError, type CniEnv, type CniInterface, type CniIpConfig, type CniResult, type CniRoute } from './spec';
 import type { BridgeConf } from './config';
 
@@ -152,8 +153,10 @@ export async function add(conf: BridgeConf, env: CniEnv): Promise<CniResult> {
       ...mtu,
       peer: { name: env.ifname, netns: container, up: true, ...mtu, ...(conf.mac ? { mac: conf.mac } : {}) },
     });
-    // Equivalent to: `ip link set VETH type bridge_slave hairpin on`
-    if (conf.hairpinMode) await call({ netns: host.label, ifname: hostVeth, syscall: 'set bridge port' }, () => native.bridgePortSet(host.ref, hostVeth, { hairpin: true }));
+    // Equivalent to: `ip link set VETH type bridge_slave [hairpin on] [isolated on]` (one message)
+    if (conf.hairpinMode || conf.portIsolation) {
+      await call({ netns: host.label, ifname: hostVeth, syscall: 'set bridge port' }, () => native.bridgePortSet(host.ref, hostVeth, { ...(conf.hairpinMode ? { hairpin: true } : {}), ...(conf.portIsolation ? { isolated: true } : {}) }));
+    }
 
     const ips: CniIpConfig[] = (ipamResult.ips ?? []).map((ip) => ({ ...ip, interface: 2 }));
     for (const ip of ips) {
@@ -179,6 +182,7 @@ export async function add(conf: BridgeConf, env: CniEnv): Promise<CniResult> {
     await cniNat.setup(host, conf, ips, tag).catch((e) => {
       throw cniNat.natError(e, 'failed to set up NAT');
     });
+    if (conf.ingressPolicy === 'same-bridge') await cniFirewall.isolate(host, conf.bridge);
 
     const [br, hv, cv] = await Promise.all([getLink(host, conf.bridge), getLink(host, hostVeth), getLink(container, env.ifname)]);
     const interfaces: CniInterface[] = [
@@ -308,6 +312,7 @@ export async function check(conf: BridgeConf, env: CniEnv): Promise<void> {
     drift.push(`bridge ${conf.bridge} is missing`);
   }
   drift.push(...(await cniNat.verify(host, conf, ips, tagOf(conf, env)).catch((e) => [`cannot read NAT rules: ${(e as Error).message}`])));
+  if (conf.ingressPolicy === 'same-bridge') drift.push(...(await cniFirewall.verify(host, conf.bridge).catch((e) => [`cannot read firewall rules: ${(e as Error).message}`])));
   if (drift.length) throw new CniError(CODES.INTERNAL, `CHECK found drift: ${drift[0]}`, drift.join('; '));
 }
 

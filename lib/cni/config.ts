@@ -46,6 +46,14 @@ export interface BridgeConf {
   hairpinMode: boolean;
   /** put the bridge into promiscuous mode */
   promiscMode: boolean;
+  /** the host veth's bridge port is isolated: containers of this bridge reach the bridge (gateway), not each other */
+  portIsolation: boolean;
+  /**
+   * "same-bridge": traffic routed between this network's bridge and another bridge whose network
+   * says the same is dropped (the reference `firewall` plugin's ingressPolicy, netavark's
+   * `isolate`); "open" (default): no such rule
+   */
+  ingressPolicy: 'open' | 'same-bridge';
   /** container interface MAC (mac, args.cni.mac or runtimeConfig.mac) */
   mac?: string;
   /** IPv6 duplicate address detection on the container interface (off by default, as the reference) */
@@ -111,7 +119,6 @@ const UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
   preserveDefaultVlan: (v) => v === false,
   macspoofchk: (v) => v === true,
   disableContainerInterface: (v) => v === true,
-  portIsolation: (v) => v === true,
 };
 
 /** Validates the bridge network configuration (the full object from stdin). */
@@ -143,6 +150,8 @@ export function parseBridgeConf(raw: Record<string, unknown>, cniArgs: Record<st
     ipMasq: bool(raw, 'ipMasq'),
     hairpinMode: bool(raw, 'hairpinMode'),
     promiscMode: bool(raw, 'promiscMode'),
+    portIsolation: bool(raw, 'portIsolation'),
+    ingressPolicy: ingressPolicy(raw.ingressPolicy),
     enabledad: bool(raw, 'enabledad'),
     portMappings: [],
     raw,
@@ -200,6 +209,8 @@ export function parseIpamConf(raw: Record<string, unknown>): BridgeConf {
     ipMasq: false,
     hairpinMode: false,
     promiscMode: false,
+    portIsolation: false,
+    ingressPolicy: 'open',
     enabledad: false,
     portMappings: [],
     ipam: ipam as IpamConf,
@@ -209,6 +220,12 @@ export function parseIpamConf(raw: Record<string, unknown>): BridgeConf {
   const valid = raw['cni.dev/valid-attachments'] ?? raw['cni.dev/attachments'];
   if (valid !== undefined) conf.validAttachments = parseAttachments(valid);
   return conf;
+}
+
+function ingressPolicy(v: unknown): 'open' | 'same-bridge' {
+  if (v === undefined || v === null || v === '' || v === 'open') return 'open';
+  if (v === 'same-bridge') return v;
+  throw new CniError(CODES.INVALID_NETWORK_CONFIG, `invalid "ingressPolicy" ${JSON.stringify(v)} ("open" or "same-bridge")`);
 }
 
 function port(v: unknown, what: string): number {

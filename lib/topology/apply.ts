@@ -60,6 +60,8 @@ export interface DownResult {
   links: Array<{ netns: string; name: string }>;
   /** NAT tables removed from namespaces the topology does not own */
   natTables: Array<{ netns: string; table: string }>;
+  /** firewall tables removed from namespaces the topology does not own */
+  firewallTables: Array<{ netns: string; table: string }>;
   /** declared namespaces that exist but were not created by this topology: left alone */
   kept: string[];
 }
@@ -330,14 +332,14 @@ function handleFor(t: Topology, r: ResolvedTopology, changes: string[]): Topolog
  * namespaces — and nothing else. Declared namespaces it did not create are left alone (`kept`).
  * With `wait: true` it resolves only once the kernel has finished tearing them down.
  * Equivalent to: `ip netns delete NAME` for each of its namespaces, `ip link del` for its links
- * elsewhere, `nft delete table inet nk_NAME`.
+ * elsewhere, `nft delete table inet nk_NAME`, `nft delete table inet nkfw_NAME`.
  */
 export async function down(t: Topology, options: DownOptions = {}): Promise<DownResult> {
   const r = resolve(t);
   const { onProgress, signal } = options;
   requireNetworkPrivileges('topology down');
   const owner: registry.Owner = { topology: r.name };
-  const result: DownResult = { namespaces: [], links: [], natTables: [], kept: [] };
+  const result: DownResult = { namespaces: [], links: [], natTables: [], firewallTables: [], kept: [] };
   const present = new Set((await listNamespaces()).map((n) => n.name!));
   const foreign = new Set(r.namespaces.filter((n) => n.existing).map((n) => n.name));
 
@@ -348,9 +350,10 @@ export async function down(t: Topology, options: DownOptions = {}): Promise<Down
   for (const n of r.namespaces) if (!n.existing && present.has(n.name) && !ours.has(n.name)) result.kept.push(n.name);
   const linkMarkers = (await registry.listLinkMarkers()).filter((m) => m.marker && registry.sameOwner(m.marker.owner, owner));
   const natMarkers = (await registry.listNatMarkers()).filter((m) => m.marker && registry.sameOwner(m.marker.owner, owner));
+  const firewallMarkers = (await registry.listFirewallMarkers()).filter((m) => m.marker && registry.sameOwner(m.marker.owner, owner));
   const foreignRoutes = r.namespaces.filter((n) => n.existing && present.has(n.name)).flatMap((n) => n.routes.map((rt) => ({ ns: n.name, rt })));
 
-  const total = linkMarkers.length + natMarkers.length + foreignRoutes.length + [...ours].filter((n) => present.has(n)).length;
+  const total = linkMarkers.length + natMarkers.length + firewallMarkers.length + foreignRoutes.length + [...ours].filter((n) => present.has(n)).length;
   if (options.wait !== undefined) validate.bool(options.wait, 'wait');
   if (options.waitTimeoutMs !== undefined) validate.integer(options.waitTimeoutMs, 'waitTimeoutMs', 1, 3_600_000);
   // Watched before anything is deleted, so their cleanup cannot finish unseen.
@@ -390,6 +393,15 @@ export async function down(t: Topology, options: DownOptions = {}): Promise<Down
       }
       await registry.unmarkNat(m.netns, m.table);
       tick(`delete NAT table ${m.table} (${m.netns})`);
+    });
+    await pool(firewallMarkers, r.concurrency, async (m) => {
+      checkAbort();
+      if (present.has(m.netns)) {
+        await nsObject(m.netns).firewallTable(m.table).flush();
+        result.firewallTables.push({ netns: m.netns, table: m.table });
+      }
+      await registry.unmarkFirewall(m.netns, m.table);
+      tick(`delete firewall table ${m.table} (${m.netns})`);
     });
     await pool([...ours], r.concurrency, async (name) => {
       checkAbort();

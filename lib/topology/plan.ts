@@ -15,6 +15,9 @@ import { RUN_DIR, Netns, createOwned, isNamespaceFile, list as listNamespaces } 
 import * as registry from '../registry';
 import { applyRules, natSupported, natTable, restoreRules, ruleTag, type NatTableApi } from './nat';
 import type { NatRuleSpec } from './schema';
+import * as fw from '../firewall-rules';
+import { ruleId as fwRuleId } from '../firewall-rules';
+import type { FirewallState } from '../firewall';
 import type { ResolvedEnd, ResolvedNamespace, ResolvedRoute, ResolvedTopology } from './validate';
 import { formatShape, type LinkShape } from '../shape';
 import { getShape, shapeMatches } from '../tc';
@@ -30,6 +33,7 @@ export const enum Phase {
   Members = 6,
   Nat = 7,
   Shapes = 8,
+  Firewall = 9,
 }
 
 /** Records how to revert something this `up` call made; called as soon as the object exists. */
@@ -86,6 +90,8 @@ interface Seen {
   sysctls: Map<string, string>;
   natTags: Map<string, string>;
   nat?: NatTableApi;
+  /** the topology's firewall table here, when the namespace declares one */
+  firewall?: FirewallState;
 }
 
 export function nsObject(name: string): Netns {
@@ -126,6 +132,7 @@ async function observe(ns: ResolvedNamespace, t: ResolvedTopology): Promise<Seen
   for (const [key] of ns.sysctls) {
     seen.sysctls.set(key, (await native.sysctlGet(path, key).catch(() => '')).trim());
   }
+  if (ns.firewall) seen.firewall = await nsObject(ns.name).firewallTable(t.firewallTable).state();
   if (ns.nat.length) {
     seen.nat = natTable(nsObject(ns.name), t.natTable);
     if (seen.nat) {
@@ -482,6 +489,38 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
         await applyRules(api, [...wanted.values()]);
         // A namespace this up created takes its table along when rolled back.
         if (!isNew(n.name)) created(() => (before.length ? restoreRules(api, before) : api.flush()));
+      },
+    });
+  }
+  // Firewall: each namespace's table `inet nkfw_TOPOLOGY` is replaced by exactly the declared
+  // policies and rules in ONE nftables transaction (Firewall.apply), like NAT above; left alone when
+  // the kernel already holds them (same policies, same rule ids in the same order).
+  for (const n of t.namespaces) {
+    const declared = n.firewall;
+    if (!declared) continue;
+    if (!isNew(n.name) && !usable.has(n.name)) continue;
+    const have = seen.get(n.name)?.firewall;
+    const ids = [...new Set(declared.rules.map(fwRuleId))];
+    const pol = declared.policy;
+    if (have?.exists && fw.FIREWALL_CHAINS.every((c) => have.policy[c] === pol[c]) && have.rules.length === ids.length && have.rules.every((r, i) => r.id === ids[i])) continue;
+    steps.push({
+      phase: Phase.Firewall,
+      what: `apply firewall to ${n.name} (table inet ${t.firewallTable}: policy input ${pol.input}, forward ${pol.forward}, output ${pol.output}; ${ids.length} rule(s)), one transaction`,
+      run: async (created) => {
+        const api = nsObject(n.name).firewallTable(t.firewallTable, { bridgeNetfilter: declared.bridgeNetfilter });
+        if (n.existing && !(await registry.readFirewallMarker(n.name, t.firewallTable))) {
+          await registry.markFirewall(n.name, t.firewallTable, owner);
+          created(() => registry.unmarkFirewall(n.name, t.firewallTable));
+        }
+        const before = isNew(n.name) ? undefined : await api.state();
+        await api.apply({ policy: pol, rules: declared.rules });
+        // A namespace this up created takes its table along when rolled back.
+        if (before) {
+          created(async () => {
+            if (before.exists) await api.apply({ policy: before.policy, rules: before.rules.map(({ id: _id, ...spec }) => spec) });
+            else await api.flush();
+          });
+        }
       },
     });
   }

@@ -5,6 +5,7 @@
  * names the offending path on error.
  */
 import type { LinkShapeSpec } from '../shape';
+import type { FirewallMatch } from '../firewall-rules';
 import type { RouteSpec } from '../routes';
 
 /** A whole topology. */
@@ -60,6 +61,19 @@ export interface NamespaceSpec {
   routes?: RouteSpec[];
   /** NAT rules, applied in this namespace's table `inet nk_TOPOLOGY` (needs netns-kit's NAT support) */
   nat?: NatRuleSpec[];
+  /** filtering in this namespace's table `inet nkfw_TOPOLOGY` (lib/firewall.ts), set in one transaction */
+  firewall?: FirewallSection;
+}
+
+/**
+ * A namespace's firewall (docs/firewall.md): chain policies (left out: accept) and rules in
+ * evaluation order, each as `ns.firewall.allow/deny/reject` takes it plus its `action`.
+ */
+export interface FirewallSection {
+  policy?: { input?: 'accept' | 'drop'; forward?: 'accept' | 'drop'; output?: 'accept' | 'drop' };
+  rules?: Array<FirewallMatch & { action: 'allow' | 'deny' | 'reject' }>;
+  /** in a namespace with a bridge: bridged traffic passes the forward chain (br_netfilter); default true */
+  bridgeNetfilter?: boolean;
 }
 
 export interface BridgeSpec {

@@ -9,6 +9,8 @@ import type { Route } from '../routes';
 import type { LinkShape } from '../shape';
 import { linkShapes } from '../tc';
 import { natTable } from './nat';
+import { Firewall } from '../firewall';
+import type { FirewallPolicy, FirewallRule } from '../firewall-rules';
 import { nsObject, plan, pool } from './plan';
 import type { Topology } from './schema';
 import { natTableName, resolve } from './validate';
@@ -29,6 +31,8 @@ export interface NamespaceStatus {
   routes: Route[];
   /** rules of the topology's NAT table here (when NAT support is built in) */
   nat: Array<{ id: string; kind: string; tag?: string }>;
+  /** firewall tables here (lib/firewall.ts): the topology's, or without a topology every netns-kit firewall table; absent when there is none */
+  firewall?: Array<{ table: string; policy: Required<FirewallPolicy>; rules: FirewallRule[] }>;
 }
 
 export interface TopologyStatus {
@@ -65,7 +69,11 @@ async function linksOf(name: string, candidates: string[]): Promise<Link[]> {
   return raw.map((l) => toLink(l, byIndex, nsById));
 }
 
-async function live(name: string, present: Set<string>, table: string | undefined, peers?: string[]): Promise<NamespaceStatus> {
+/**
+ * @param firewallTables the firewall tables to show: names, or 'owned' for every netns-kit
+ *   firewall table in the namespace (one more libnftables call per namespace)
+ */
+async function live(name: string, present: Set<string>, table: string | undefined, peers?: string[], firewallTables: string[] | 'owned' = []): Promise<NamespaceStatus> {
   const st: NamespaceStatus = { name, exists: present.has(name), links: [], addresses: [], routes: [], nat: [] };
   const marker = await registry.readNamespaceMarker(name);
   const by = ownerText(marker?.owner);
@@ -83,6 +91,16 @@ async function live(name: string, present: Set<string>, table: string | undefine
     return st;
   }
   if (table) st.nat = (await natTable(ns, table)?.list().catch(() => [])) ?? [];
+  const fwTables = firewallTables === 'owned' ? await Firewall.ownedTables(ns).catch(() => []) : firewallTables;
+  const firewall: NonNullable<NamespaceStatus['firewall']> = [];
+  for (const t of fwTables) {
+    const s = await ns
+      .firewallTable(t)
+      .state()
+      .catch(() => undefined);
+    if (s?.exists) firewall.push({ table: t, policy: s.policy, rules: s.rules });
+  }
+  if (firewall.length) st.firewall = firewall;
   return st;
 }
 
@@ -96,7 +114,7 @@ export async function liveStatus(only: (name: string) => boolean = () => true): 
   const names = [...present].filter(only).sort();
   const byName = new Map<string, NamespaceStatus>();
   await pool(names, 8, async (n) => {
-    byName.set(n, await live(n, present, undefined));
+    byName.set(n, await live(n, present, undefined, undefined, 'owned'));
   });
   return { namespaces: names.map((n) => byName.get(n)!) };
 }
@@ -130,7 +148,7 @@ export async function status(t?: Topology): Promise<TopologyStatus> {
     }
   }
   await pool(r.namespaces, r.concurrency, async (n) => {
-    const st = await live(n.name, present, n.nat.length ? natTableName(r.name) : undefined, [...(peers.get(n.name) ?? [])]);
+    const st = await live(n.name, present, n.nat.length ? natTableName(r.name) : undefined, [...(peers.get(n.name) ?? [])], n.firewall ? [r.firewallTable] : []);
     if (n.existing) st.existing = true;
     namespaces.set(n.name, st);
   });
