@@ -292,7 +292,7 @@ class Watcher {
       NlMsg msg(nlmsg_convert(h));
       if (!msg) continue;
       nlmsg_set_proto(msg.get(), NETLINK_ROUTE);
-      ParseArg arg{out, h->nlmsg_type};
+      ParseArg arg{out, h->nlmsg_type, h};
       nl_msg_parse(msg.get(), OnObject, &arg);
     }
   }
@@ -340,6 +340,7 @@ class Watcher {
   struct ParseArg {
     std::vector<Event>* out;
     uint16_t type;
+    const nlmsghdr* hdr;  // for what libnl does not decode (a route's RTA_NH_ID)
   };
 
   static void OnObject(nl_object* o, void* p) {
@@ -362,7 +363,7 @@ class Watcher {
       case RTM_DELROUTE:
         e.kind = Event::Route;
         e.del = arg->type == RTM_DELROUTE;
-        e.obj = ReadRoute(reinterpret_cast<rtnl_route*>(o));
+        e.obj = ReadRoute(reinterpret_cast<rtnl_route*>(o), arg->hdr);
         break;
       default:
         e.kind = Event::Neigh;
@@ -402,7 +403,7 @@ class Watcher {
       out->clear();
       int rc = DumpObjects(s.dumps.get(), type, AF_UNSPEC, [&](nl_object* o, const nlmsghdr* h) {
         if (!Wanted(s, h)) return;
-        ParseArg arg{out, h->nlmsg_type};
+        ParseArg arg{out, h->nlmsg_type, h};
         OnObject(o, &arg);
       });
       if (rc == -NLE_DUMP_INTR && attempt < kDumpAttempts) continue;  // the table changed during the dump
