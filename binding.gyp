@@ -18,7 +18,10 @@
         "native/bridge_port.cc",
         "native/file_lock.cc",
         "native/watch.cc",
-        "native/bulk.cc"
+        "native/bulk.cc",
+        "native/rule.cc",
+        "native/nexthop.cc",
+        "native/fdb.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags!": ["-fno-exceptions"],

@@ -27,6 +27,11 @@ export type { Link, LinkKind, AddLinkOptions, LinkChanges, VethPeerOptions, Link
 export type { Address, AddressOptions, AddressFilter, Addresses } from './addresses';
 export type { Route, RouteSpec, RouteFilter, RouteScope, RouteType, Routes } from './routes';
 export type { Neighbor, NeighborSpec, NeighborState, Neighbors } from './neighbors';
+// routing beyond one table (issue 16)
+export type { RouteNexthop, RouteQuery } from './routes';
+export type { Rule, RuleSpec, RuleAction, RuleTable, PortRange, Rules } from './rules';
+export type { Nexthop, NexthopSpec, NexthopGroupMember, Nexthops } from './nexthops';
+export type { FdbEntry, FdbSpec, FdbState, Fdb } from './fdb';
 export type { Sysctl } from './sysctl';
 export type { ExecOptions, ExecResult, SpawnOptions } from './process';
 export type { Family, Cidr } from './ip';

@@ -134,6 +134,8 @@ export interface NativeNeighChange {
   mac?: string;
   state?: number;
   replace?: boolean;
+  /** NTF_PROXY: a proxy ARP/NDP entry (no mac) */
+  proxy?: boolean;
 }
 
 export interface NativeNeigh {
@@ -314,7 +316,6 @@ export interface NativeRouteQuery {
   iif?: string;
   oif?: string;
   mark?: number;
-  table?: number;
 }
 
 /** A policy rule (FIB rule) as sent and as listed; unset fields are absent (or 0 / '' in lists). */

@@ -12,6 +12,9 @@ import { Links } from './links';
 import { Neighbors } from './neighbors';
 import { native } from './native';
 import { Routes } from './routes';
+import { Rules } from './rules';
+import { Nexthops } from './nexthops';
+import { Fdb } from './fdb';
 import { Sysctl } from './sysctl';
 import { Nat, DEFAULT_TABLE } from './nat';
 import { exec, spawn, type ExecOptions, type ExecResult, type SpawnOptions } from './process';
@@ -66,6 +69,14 @@ export class Netns implements AsyncDisposable {
   /** sysctl -w net.* inside the namespace (ip netns exec NAME sysctl ...) */
   readonly sysctl: Sysctl;
   private natDefault?: Nat;
+
+  // ---- routing beyond one table (issue 16) ----
+  /** ip rule */
+  readonly rules: Rules = new Rules(this);
+  /** ip nexthop */
+  readonly nexthops: Nexthops = new Nexthops(this);
+  /** bridge fdb (bridge and vxlan forwarding entries) */
+  readonly fdb: Fdb = new Fdb(this);
 
   /**
    * @param name  the /run/netns name, or undefined for a namespace opened by path or pid

@@ -1,6 +1,6 @@
 /** IPv4 and IPv6 routes of one namespace. */
-import { call, invalid, isNotFound } from './errors';
-import { AF, familyFromAf, parseAddress, parseCidr, type Family } from './ip';
+import { call, invalid, isNotFound, NetnsError } from './errors';
+import { AF, contains, familyFromAf, parseAddress, parseCidr, type Family } from './ip';
 import { native, type NativeRoute, type NativeRouteChange, type NativeRouteQuery } from './native';
 import * as validate from './validate';
 import type { Netns } from './netns';
@@ -55,7 +55,10 @@ export interface RouteQuery {
   oif?: string;
   /** firewall mark (fwmark rules) */
   mark?: number;
-  /** look up in this table only */
+  /**
+   * look up in this one table only, skipping the rules: the longest matching prefix of that table
+   * (lowest metric first), as listed; the kernel's RTM_GETROUTE has no such mode
+   */
   table?: number | 'main' | 'local' | 'default';
 }
 
@@ -269,12 +272,35 @@ export class Routes {
     if (o.oif !== undefined) q.oif = validate.ifname(o.oif, 'oif');
     if (o.iif !== undefined && o.from === undefined) throw invalid('ERR_NETNS_INVALID_ARG', 'route get with "iif" needs "from" (the packet\'s source)');
     if (o.mark !== undefined) q.mark = validate.integer(o.mark, 'mark', 0, 2 ** 32 - 1);
-    if (o.table !== undefined) {
-      q.table = typeof o.table === 'string' ? TABLES[validate.oneOf(o.table, 'table', ['main', 'local', 'default'])] : validate.integer(o.table, 'table', 1, 2 ** 32 - 1);
-    }
     const ctx = { netns: this.ns.label, ifname: q.oif ?? q.iif, syscall: 'get route' };
+    if (o.table !== undefined) {
+      if (o.from !== undefined || o.iif !== undefined || o.oif !== undefined || o.mark !== undefined) {
+        throw invalid('ERR_NETNS_INVALID_ARG', 'route get in one "table" takes no from/iif/oif/mark (those select rules, which a one-table look-up skips)');
+      }
+      return this.lookupInTable(address, family, o.table as RouteQuery['table'] & {}, ctx);
+    }
     const [raw, links] = await Promise.all([call(ctx, () => native.routeGet(this.ns.path, q)), call(ctx, () => native.linkList(this.ns.path))]);
     return toRoute(raw, new Map(links.map((l) => [l.index, l.name])));
+  }
+
+  // The kernel's RTM_GETROUTE always starts at the rules (it ignores RTA_TABLE), so a look-up in
+  // one table is the longest-prefix match over that table, lowest metric first, as the FIB does.
+  private async lookupInTable(address: string, family: Family, table: NonNullable<RouteQuery['table']>, ctx: { netns: string; syscall: string }): Promise<Route> {
+    const t = typeof table === 'string' ? validate.oneOf(table, 'table', ['main', 'local', 'default']) : validate.integer(table, 'table', 1, 2 ** 32 - 1);
+    const candidates = (await this.list({ family, table: t })).filter((r) => {
+      const c = r.to === 'default' ? { address: family === 4 ? '0.0.0.0' : '::', prefix: 0, family } : parseCidr(r.to, 'route');
+      return contains(c, address);
+    });
+    const prefix = (r: Route) => (r.to === 'default' ? 0 : Number(r.to.split('/')[1]));
+    candidates.sort((a, b) => prefix(b) - prefix(a) || a.metric - b.metric);
+    if (candidates.length === 0) {
+      throw new NetnsError('ENETUNREACH', `ENETUNREACH: network is unreachable, get route ${address} table ${String(table)} (netns ${ctx.netns})`, {
+        errno: -101,
+        syscall: 'get route',
+        netns: ctx.netns,
+      });
+    }
+    return candidates[0];
   }
 
   private ctx(syscall: string, c: NativeRouteChange) {

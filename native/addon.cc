@@ -18,6 +18,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFileLock(env, exports);
   InitWatch(env, exports);
   InitBulk(env, exports);
+  InitRule(env, exports);
+  InitNexthop(env, exports);
+  InitFdb(env, exports);
   return exports;
 }
 

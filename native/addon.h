@@ -23,4 +23,7 @@ void InitBridgePort(Napi::Env env, Napi::Object exports);
 void InitFileLock(Napi::Env env, Napi::Object exports);
 void InitWatch(Napi::Env env, Napi::Object exports);
 void InitBulk(Napi::Env env, Napi::Object exports);
+void InitRule(Napi::Env env, Napi::Object exports);
+void InitNexthop(Napi::Env env, Napi::Object exports);
+void InitFdb(Napi::Env env, Napi::Object exports);
 }  // namespace nk

@@ -253,7 +253,8 @@ class ListJob : public Job {
 
 // RTM_GETROUTE for one destination, as `ip route get`: the kernel resolves it through the rules
 // and tables and answers with one route. RTM_F_LOOKUP_TABLE makes it report the table the route
-// was found in (without it the answer says "main" whatever the table).
+// was found in (without it the answer says "main" whatever the table). The kernel takes no table
+// to look in (RTA_TABLE is ignored here): lib/routes.ts does a one-table look-up itself.
 class GetJob : public Job {
  public:
   GetJob(std::string ns, const Napi::Object& o) : ns_(std::move(ns)) {
@@ -263,7 +264,6 @@ class GetJob : public Job {
     iif_ = String(o, "iif");
     oif_ = String(o, "oif");
     mark_ = OptInt(o, "mark");
-    table_ = OptInt(o, "table");
   }
 
   void Execute() override {
@@ -290,8 +290,7 @@ class GetJob : public Job {
         nla_put_addr(msg, RTA_DST, dst.get()) < 0 || (from && nla_put_addr(msg, RTA_SRC, from.get()) < 0) ||
         (iif && nla_put_u32(msg, RTA_IIF, static_cast<uint32_t>(iif)) < 0) ||
         (oif && nla_put_u32(msg, RTA_OIF, static_cast<uint32_t>(oif)) < 0) ||
-        (mark_ && nla_put_u32(msg, RTA_MARK, static_cast<uint32_t>(*mark_)) < 0) ||
-        (table_ && nla_put_u32(msg, RTA_TABLE, static_cast<uint32_t>(*table_)) < 0)) {
+        (mark_ && nla_put_u32(msg, RTA_MARK, static_cast<uint32_t>(*mark_)) < 0)) {
       if (msg) nlmsg_free(msg);
       error.Set(ENOMEM, op, dst_);
       return;
@@ -315,14 +314,14 @@ class GetJob : public Job {
     auto* r = reinterpret_cast<rtnl_route*>(o);
     self->route_ = ReadRoute(r, self->hdr_);
     // With `from`, the answer carries the source as RTA_SRC rather than RTA_PREFSRC.
-    if (self->route_.src.empty()) self->route_.src = AddrToString(rtnl_route_get_src(r));
+    if (self->route_.src.empty()) self->route_.src = RawAddrToString(FindAttr(self->hdr_, sizeof(rtmsg), RTA_SRC));
     self->found_ = true;
   }
 
   std::string ns_;
   int family_;
   std::string dst_, from_, iif_, oif_;
-  std::optional<int64_t> mark_, table_;
+  std::optional<int64_t> mark_;
   const nlmsghdr* hdr_ = nullptr;
   RouteInfo route_;
   bool found_ = false;
