@@ -36,7 +36,19 @@ export interface NativeLinkAdd extends NativeLinkSpec {
   parent?: string;
   /** macvlan mode: private, vepa, bridge, passthru, source */
   mode?: string;
-  vxlan?: { id: number; remote?: string; group?: string; local?: string; port?: number; learning?: boolean; ttl?: number };
+  vxlan?: {
+    id: number;
+    remote?: string;
+    group?: string;
+    local?: string;
+    port?: number;
+    learning?: boolean;
+    ttl?: number;
+    /** routing (issue 16): miss notifications and the UDP source port range */
+    l2miss?: boolean;
+    l3miss?: boolean;
+    srcPortRange?: [number, number];
+  };
 }
 
 export interface NativeLinkChange {
