@@ -32,6 +32,7 @@ export type { RouteNexthop, RouteQuery } from './routes';
 export type { Rule, RuleSpec, RuleAction, RuleTable, PortRange, Rules } from './rules';
 export type { Nexthop, NexthopSpec, NexthopGroupMember, Nexthops } from './nexthops';
 export type { FdbEntry, FdbSpec, FdbState, Fdb } from './fdb';
+export { fdbKey, type FdbEvent } from './watch';
 export type { Sysctl } from './sysctl';
 export type { ExecOptions, ExecResult, SpawnOptions } from './process';
 export type { Family, Cidr } from './ip';

@@ -164,7 +164,8 @@ export type NativeWatchEvent =
   | { kind: 'link'; del: boolean; link: NativeLink }
   | { kind: 'addr'; del: boolean; addr: NativeAddr }
   | { kind: 'route'; del: boolean; route: NativeRoute }
-  | { kind: 'neigh'; del: boolean; neigh: NativeNeigh };
+  | { kind: 'neigh'; del: boolean; neigh: NativeNeigh }
+  | { kind: 'fdb'; del: boolean; fdb: NativeFdb };
 
 /** A fresh dump: where a stream starts ('initial') and how it recovers from lost events ('overflow'). */
 export interface NativeWatchSnapshot {
@@ -174,6 +175,8 @@ export interface NativeWatchSnapshot {
   addrs: NativeAddr[];
   routes: NativeRoute[];
   neighs: NativeNeigh[];
+  /** bridge/vxlan forwarding entries (only when asked for: kinds bit 16) */
+  fdb: NativeFdb[];
 }
 
 /** One delivery: the snapshot (if any) comes before the events; `closed` is the last delivery. */
@@ -186,7 +189,7 @@ export interface NativeWatchBatch {
 }
 
 export interface NativeWatchOptions {
-  /** bits: 1 links, 2 addresses, 4 routes, 8 neighbours */
+  /** bits: 1 links, 2 addresses, 4 routes, 8 neighbours, 16 fdb */
   kinds: number;
   /** bytes for the multicast socket's receive buffer */
   receiveBuffer: number;

@@ -26,22 +26,29 @@ inline int OnMessage(nl_msg* msg, void* p) {
 }
 }  // namespace raw_detail
 
-// Sends RTM_GET* `type` with NLM_F_DUMP and `hdr` (len bytes) as its family header; `each` sees
-// every answer message. Retried like DumpEach when the kernel marks the dump interrupted.
+// Sends RTM_GET* `type` with NLM_F_DUMP and `hdr` (len bytes) as its family header on `sk`;
+// `each` sees every answer message. Returns a libnl error code (< 0), e.g. -NLE_DUMP_INTR.
+inline int RawDumpSock(nl_sock* sk, int type, const void* hdr, size_t len, const raw_detail::Each& each) {
+  nl_cb* own = nl_socket_get_cb(sk);  // a counted reference
+  nl_cb* cb = nl_cb_clone(own);
+  nl_cb_put(own);
+  if (cb == nullptr) return -NLE_NOMEM;
+  nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, raw_detail::OnMessage, const_cast<raw_detail::Each*>(&each));
+  int rc = nl_send_simple(sk, type, NLM_F_DUMP, const_cast<void*>(hdr), len);
+  if (rc >= 0) rc = nl_recvmsgs(sk, cb);
+  nl_cb_put(cb);
+  return rc;
+}
+
+// RawDumpSock on a namespace's cached socket, with the lease's error capture; retried like
+// DumpEach when the kernel marks the dump interrupted.
 inline bool RawDump(SocketLease& lease, int type, const void* hdr, size_t len, const char* op, OpError* err,
                     const std::function<void()>& restart, const raw_detail::Each& each) {
   for (int attempt = 0; attempt < kDumpAttempts; attempt++) {
     restart();
     int rc = 0;
     bool ok = lease.Call(op, "", err, [&](nl_sock* sk) {
-      nl_cb* own = nl_socket_get_cb(sk);  // a counted reference
-      nl_cb* cb = nl_cb_clone(own);
-      nl_cb_put(own);
-      if (cb == nullptr) return -NLE_NOMEM;
-      nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, raw_detail::OnMessage, const_cast<raw_detail::Each*>(&each));
-      rc = nl_send_simple(sk, type, NLM_F_DUMP, const_cast<void*>(hdr), len);
-      if (rc >= 0) rc = nl_recvmsgs(sk, cb);
-      nl_cb_put(cb);
+      rc = RawDumpSock(sk, type, hdr, len, each);
       return rc == -NLE_DUMP_INTR ? 0 : rc;
     });
     if (!ok) return false;

@@ -1,7 +1,7 @@
 // Routing beyond one table (issue 16): policy rules, multipath routes, nexthop objects, route
 // look-up, proxy ARP, FDB and a two-host VXLAN overlay. Witnesses: `ip -j`, `bridge -j`, ping.
 import { execFileSync } from 'node:child_process';
-import type { Netns, NetworkEvent, Route } from '../lib/index';
+import { fdbKey, NetworkState, type FdbEvent, type Netns, type NetworkEvent, type Route } from '../lib/index';
 import { errorCode as code, ipJson, Sandbox } from './support/sandbox';
 
 const sb = new Sandbox();
@@ -389,5 +389,49 @@ describe('VXLAN overlay over an underlay veth', () => {
     await h1.fdb.delete({ dev: 'vx42', mac: '02:42:00:00:00:09', dst: '192.0.2.2', vni: 43, port: 4790 });
     expect(bridgeJson<BridgeFdb[]>(h1, 'fdb', 'show', 'dev', 'vx42').some((e) => e.mac === '02:42:00:00:00:09')).toBe(false);
     expect(await code(h1.fdb.delete({ dev: 'vx42', mac: '02:42:00:00:00:09', dst: '192.0.2.2', vni: 43, port: 4790 }))).toBe('ENOENT');
+  });
+});
+
+describe('fdb in watch()', () => {
+  test('fdb events (opt-in) keep a NetworkState equal to fdb.list()', async () => {
+    // IPv6 off: no ND/MLD frames for the bridge to learn from while the state is compared.
+    const ns = await sb.ns('fdbw', { loopbackUp: true, ipv6: false });
+    await ns.links.add({ kind: 'bridge', name: 'br0', up: true });
+    await ns.links.add({ kind: 'veth', name: 'v0', master: 'br0', up: true, peer: { name: 'p0', up: true } });
+    await ns.addresses.add('p0', '192.0.2.1/24');
+    await ns.links.add({ kind: 'vxlan', name: 'vx7', id: 7, local: '192.0.2.1', port: 4789, learning: false, up: true });
+    const state = new NetworkState();
+    const w = ns.watch({ fdb: true, initial: true });
+    const seen: FdbEvent[] = [];
+    try {
+      const it = w[Symbol.asyncIterator]();
+      const first = (await it.next()).value as NetworkEvent;
+      expect(first.type).toBe('resync');
+      state.apply(first);
+      expect(first.type === 'resync' && first.links === undefined && Array.isArray(first.fdb)).toBe(true);
+      await ns.fdb.add({ dev: 'vx7', mac: '00:00:00:00:00:00', dst: '192.0.2.9', append: true });
+      await ns.fdb.add({ dev: 'v0', mac: '02:00:00:00:00:07', master: true, state: 'static' });
+      await ns.fdb.delete({ dev: 'v0', mac: '02:00:00:00:00:07', master: true });
+      while (!seen.some((e) => e.action === 'delete' && e.fdb.mac === '02:00:00:00:00:07')) {
+        const ev = (await it.next()).value as NetworkEvent;
+        state.apply(ev);
+        if (ev.type === 'fdb') seen.push(ev);
+        expect(ev.type === 'fdb' || ev.type === 'resync').toBe(true);
+      }
+    } finally {
+      await w.close();
+    }
+    expect(seen.find((e) => e.fdb.dst === '192.0.2.9')).toMatchObject({ action: 'new', fdb: { dev: 'vx7', mac: '00:00:00:00:00:00', self: true } });
+    expect(seen.find((e) => e.fdb.mac === '02:00:00:00:00:07' && e.action === 'new')?.fdb).toMatchObject({ dev: 'v0', master: 'br0', state: 'static' });
+    const listed = await ns.fdb.list();
+    expect([...state.fdb.keys()].sort()).toEqual(listed.map(fdbKey).sort());
+    // Default streams do not carry fdb events.
+    const w2 = ns.watch({ initial: true });
+    try {
+      const ev = (await w2[Symbol.asyncIterator]().next()).value as NetworkEvent;
+      expect(ev.type === 'resync' && ev.fdb === undefined && ev.links !== undefined).toBe(true);
+    } finally {
+      await w2.close();
+    }
   });
 });
