@@ -60,6 +60,12 @@ export const topology = {
   up: topologyApi.up,
   down: topologyApi.down,
   status: topologyApi.status,
+  // multi-host topologies (issue 16): simulated on one machine, or one host's part per machine
+  loadAny: topologyApi.loadAny,
+  upMultiHost: topologyApi.upMultiHost,
+  downMultiHost: topologyApi.downMultiHost,
+  expandMultiHost: topologyApi.expandMultiHost,
+  validateMultiHost: topologyApi.validateMultiHost,
 };
 export { TopologyError } from './topology/index';
 export type {
@@ -80,6 +86,9 @@ export type {
   TopologyHandle,
   TopologyStatus,
   NamespaceStatus,
+  MultiHostTopology,
+  HostSpec,
+  OverlaySpec,
 } from './topology/index';
 export { gc, type GcOptions, type GcReport } from './gc';
 export {
