@@ -1,8 +1,8 @@
 // Routing beyond one table (issue 16): policy rules, multipath routes, nexthop objects, route
 // look-up, proxy ARP, FDB and a two-host VXLAN overlay. Witnesses: `ip -j`, `bridge -j`, ping.
 import { execFileSync } from 'node:child_process';
-import { fdbKey, NetworkState, type FdbEvent, type Netns, type NetworkEvent, type Route } from '../lib/index';
-import { errorCode as code, ipJson, Sandbox } from './support/sandbox';
+import { bulk, fdbKey, netns, NetworkState, topology, type FdbEvent, type Netns, type NetworkEvent, type Route } from '../lib/index';
+import { errorCode as code, ipJson, nsName, RUN, Sandbox } from './support/sandbox';
 
 const sb = new Sandbox();
 afterEach(() => sb.cleanup());
@@ -433,5 +433,39 @@ describe('fdb in watch()', () => {
     } finally {
       await w2.close();
     }
+  });
+});
+
+describe('multipath in other paths', () => {
+  test('a topology route with nexthops is made once (up again matches it); bulk refuses one', async () => {
+    const name = nsName('tmp');
+    const t = {
+      name: `rt${RUN}${process.pid % 1000}`,
+      namespaces: [
+        {
+          name,
+          bridges: [
+            { name: 'b0', addresses: ['10.99.0.1/24'] },
+            { name: 'b1', addresses: ['10.98.0.1/24'] },
+          ],
+          routes: [{ to: '10.60.0.0/16', nexthops: [{ via: '10.99.0.2', dev: 'b0', weight: 2 }, { via: '10.98.0.2', dev: 'b1', weight: 3 }] }],
+        },
+      ],
+    };
+    try {
+      await topology.up(t);
+      const ns = await netns.open(name);
+      const ip = ipJson<Array<{ nexthops?: IpRouteHop[] }>>(ns, 'route', 'show', '10.60.0.0/16');
+      expect(ip[0].nexthops?.map((h) => h.weight)).toEqual([2, 3]);
+      expect((await topology.up(t)).changes).toEqual([]);
+    } finally {
+      await topology.down(t);
+    }
+    const host = await sb.ns('tmph');
+    const bname = nsName('tmpb');
+    const attempt = bulk.createMany([{ name: bname, routes: [{ to: '10.60.0.0/16', nexthops: [{ via: '10.99.0.2' }] }] }], { hostNs: host });
+    await expect(attempt).rejects.toThrow(/multipath/);
+    expect(await code(attempt)).toBe('ERR_NETNS_INVALID_ARG');
+    expect((await netns.list()).map((n) => n.name)).not.toContain(bname);
   });
 });
