@@ -20,7 +20,10 @@
         "native/watch.cc",
         "native/bulk.cc",
         "native/socket.cc",
-        "native/tc.cc"
+        "native/tc.cc",
+        "native/rule.cc",
+        "native/nexthop.cc",
+        "native/fdb.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags!": ["-fno-exceptions"],

@@ -205,6 +205,10 @@ function plan(items: BulkNamespace[], options: CreateManyOptions, callGroup: num
       if (!Array.isArray(o.routes)) throw invalid('ERR_NETNS_INVALID_ARG', `${where}.routes must be an array of routes`);
       for (const [k, r] of o.routes.entries()) {
         const change = toNativeRoute(r as RouteSpec);
+        // The bulk path's own route builder (native/bulk.cc) writes single-path routes only.
+        if (change.nexthops !== undefined || change.nhid !== undefined) {
+          throw invalid('ERR_NETNS_INVALID_ARG', `${where}.routes[${k}]: multipath ("nexthops") and "nhid" routes are not supported for namespaces made in bulk; add them with ns.routes.add afterwards`);
+        }
         let devIndex = 0;
         if (change.dev !== undefined) {
           if (change.dev === 'lo') devIndex = 1;

@@ -5,5 +5,7 @@ import cjs from './index.js';
 export const { netns, Netns, NetnsError, Nat, NAT_DEFAULT_TABLE, Firewall, FIREWALL_DEFAULT_TABLE, cni, CniError, topology, TopologyError, gc, NetworkState, NetworkWatch, NamespaceWatch, linkKey, addressKey, routeKey, neighborKey, bulk, tcUnits } = cjs;
 // sockets inside a namespace (docs/sockets.md)
 export const { NetnsNet, NetnsDgram, NetnsHttpAgent, NetnsHttpsAgent } = cjs;
+// routing (issue 16)
+export const { fdbKey } = cjs;
 export type * from './index.js';
 export default cjs;

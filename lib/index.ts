@@ -27,6 +27,12 @@ export type { Link, LinkKind, AddLinkOptions, LinkChanges, VethPeerOptions, Link
 export type { Address, AddressOptions, AddressFilter, Addresses } from './addresses';
 export type { Route, RouteSpec, RouteFilter, RouteScope, RouteType, Routes } from './routes';
 export type { Neighbor, NeighborSpec, NeighborState, Neighbors } from './neighbors';
+// routing beyond one table (issue 16)
+export type { RouteNexthop, RouteQuery } from './routes';
+export type { Rule, RuleSpec, RuleAction, RuleTable, PortRange, Rules } from './rules';
+export type { Nexthop, NexthopSpec, NexthopGroupMember, Nexthops } from './nexthops';
+export type { FdbEntry, FdbSpec, FdbState, Fdb } from './fdb';
+export { fdbKey, type FdbEvent } from './watch';
 export type { Sysctl } from './sysctl';
 export type { ExecOptions, ExecResult, SpawnOptions } from './process';
 export type { Family, Cidr } from './ip';
@@ -56,6 +62,12 @@ export const topology = {
   up: topologyApi.up,
   down: topologyApi.down,
   status: topologyApi.status,
+  // multi-host topologies (issue 16): simulated on one machine, or one host's part per machine
+  loadAny: topologyApi.loadAny,
+  upMultiHost: topologyApi.upMultiHost,
+  downMultiHost: topologyApi.downMultiHost,
+  expandMultiHost: topologyApi.expandMultiHost,
+  validateMultiHost: topologyApi.validateMultiHost,
 };
 export { TopologyError } from './topology/index';
 export type {
@@ -76,6 +88,9 @@ export type {
   TopologyHandle,
   TopologyStatus,
   NamespaceStatus,
+  MultiHostTopology,
+  HostSpec,
+  OverlaySpec,
 } from './topology/index';
 export { gc, type GcOptions, type GcReport } from './gc';
 export {

@@ -54,9 +54,16 @@ export type AddLinkOptions =
       local?: string;
       /** UDP destination port (the kernel defaults to 8472; IANA's is 4789) */
       port?: number;
+      /** underlay device (`dev PARENT`) */
       parent?: string;
+      /** learn remote MACs from received packets (default on); false is `nolearning` (static FDB overlays) */
       learning?: boolean;
       ttl?: number;
+      /** netlink notifications for FDB / neighbour misses (`l2miss`, `l3miss`), for an agent that fills them in */
+      l2miss?: boolean;
+      l3miss?: boolean;
+      /** UDP source port range [low, high] (`srcport LOW HIGH`) */
+      srcPortRange?: [number, number];
     });
 
 export interface LinkChanges {
@@ -164,7 +171,7 @@ export function toNativeAdd(options: AddLinkOptions): NativeLinkAdd {
       if (o.mode !== undefined) spec.mode = validate.oneOf(o.mode, 'macvlan mode', ['private', 'vepa', 'bridge', 'passthru', 'source']);
       break;
     case 'vxlan': {
-      validate.knownKeys(o, 'vxlan options', [...COMMON, 'id', 'remote', 'group', 'local', 'port', 'parent', 'learning', 'ttl']);
+      validate.knownKeys(o, 'vxlan options', [...COMMON, 'id', 'remote', 'group', 'local', 'port', 'parent', 'learning', 'ttl', 'l2miss', 'l3miss', 'srcPortRange']);
       const vx: NonNullable<NativeLinkAdd['vxlan']> = { id: validate.integer(o.id, 'vxlan id', 0, 2 ** 24 - 1) };
       if (o.remote !== undefined && o.group !== undefined) throw invalid('ERR_NETNS_INVALID_ARG', 'vxlan takes remote or group, not both');
       const fam = o.local !== undefined ? parseAddress(o.local, 'vxlan local').family : undefined;
@@ -174,6 +181,16 @@ export function toNativeAdd(options: AddLinkOptions): NativeLinkAdd {
       if (o.port !== undefined) vx.port = validate.integer(o.port, 'vxlan port', 1, 65535, 'ERR_NETNS_INVALID_PORT');
       if (o.learning !== undefined) vx.learning = validate.bool(o.learning, 'vxlan learning');
       if (o.ttl !== undefined) vx.ttl = validate.integer(o.ttl, 'vxlan ttl', 0, 255);
+      if (o.l2miss !== undefined) vx.l2miss = validate.bool(o.l2miss, 'vxlan l2miss');
+      if (o.l3miss !== undefined) vx.l3miss = validate.bool(o.l3miss, 'vxlan l3miss');
+      if (o.srcPortRange !== undefined) {
+        const r = o.srcPortRange;
+        if (!Array.isArray(r) || r.length !== 2) throw invalid('ERR_NETNS_INVALID_PORT', 'vxlan srcPortRange must be [low, high]');
+        const low = validate.integer(r[0], 'vxlan srcPortRange low', 1, 65535, 'ERR_NETNS_INVALID_PORT');
+        const high = validate.integer(r[1], 'vxlan srcPortRange high', 1, 65535, 'ERR_NETNS_INVALID_PORT');
+        if (low > high) throw invalid('ERR_NETNS_INVALID_PORT', `vxlan srcPortRange ${low}-${high} is reversed`);
+        vx.srcPortRange = [low, high];
+      }
       if (o.parent !== undefined) spec.parent = validate.ifname(o.parent, 'vxlan parent');
       spec.vxlan = vx;
       break;
@@ -212,7 +229,8 @@ export class Links {
   /**
    * Creates a link. Equivalent to:
    * `ip link add NAME type veth peer name PEER netns NS` / `ip link add NAME type bridge` /
-   * `ip link add NAME link PARENT type macvlan mode MODE` / `ip link add NAME type vxlan id ID ...`,
+   * `ip link add NAME link PARENT type macvlan mode MODE` /
+   * `ip link add NAME type vxlan id ID [remote|group IP] [local IP] [dstport P] [dev PARENT] [nolearning] [l2miss] [l3miss] [ttl T] [srcport LOW HIGH]`,
    * with `master BR` and `up` in the same message. A veth whose peer cannot be set up is removed again.
    */
   async add(options: AddLinkOptions): Promise<void> {

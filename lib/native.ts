@@ -46,7 +46,19 @@ export interface NativeLinkAdd extends NativeLinkSpec {
   parent?: string;
   /** macvlan mode: private, vepa, bridge, passthru, source */
   mode?: string;
-  vxlan?: { id: number; remote?: string; group?: string; local?: string; port?: number; learning?: boolean; ttl?: number };
+  vxlan?: {
+    id: number;
+    remote?: string;
+    group?: string;
+    local?: string;
+    port?: number;
+    learning?: boolean;
+    ttl?: number;
+    /** routing (issue 16): miss notifications and the UDP source port range */
+    l2miss?: boolean;
+    l3miss?: boolean;
+    srcPortRange?: [number, number];
+  };
 }
 
 export interface NativeLinkChange {
@@ -129,6 +141,10 @@ export interface NativeRouteChange {
   scope?: number;
   protocol?: number;
   type?: number;
+  /** multipath: one RTA_MULTIPATH entry per hop; weight 1-256 */
+  nexthops?: Array<{ gateway?: string; dev?: string; weight: number }>;
+  /** RTA_NH_ID: use this nexthop object (or group) */
+  nhid?: number;
 }
 
 export interface NativeRoute {
@@ -143,6 +159,10 @@ export interface NativeRoute {
   protocol: number;
   type: number;
   src: string;
+  /** present only for a route using a nexthop object */
+  nhid?: number;
+  /** present only for a multipath route (then gateway/index are its first hop's) */
+  nexthops?: Array<{ gateway: string; index: number; weight: number }>;
 }
 
 export interface NativeNeighChange {
@@ -152,6 +172,8 @@ export interface NativeNeighChange {
   mac?: string;
   state?: number;
   replace?: boolean;
+  /** NTF_PROXY: a proxy ARP/NDP entry (no mac) */
+  proxy?: boolean;
 }
 
 export interface NativeNeigh {
@@ -168,7 +190,8 @@ export type NativeWatchEvent =
   | { kind: 'link'; del: boolean; link: NativeLink }
   | { kind: 'addr'; del: boolean; addr: NativeAddr }
   | { kind: 'route'; del: boolean; route: NativeRoute }
-  | { kind: 'neigh'; del: boolean; neigh: NativeNeigh };
+  | { kind: 'neigh'; del: boolean; neigh: NativeNeigh }
+  | { kind: 'fdb'; del: boolean; fdb: NativeFdb };
 
 /** A fresh dump: where a stream starts ('initial') and how it recovers from lost events ('overflow'). */
 export interface NativeWatchSnapshot {
@@ -178,6 +201,8 @@ export interface NativeWatchSnapshot {
   addrs: NativeAddr[];
   routes: NativeRoute[];
   neighs: NativeNeigh[];
+  /** bridge/vxlan forwarding entries (only when asked for: kinds bit 16) */
+  fdb: NativeFdb[];
 }
 
 /** One delivery: the snapshot (if any) comes before the events; `closed` is the last delivery. */
@@ -190,7 +215,7 @@ export interface NativeWatchBatch {
 }
 
 export interface NativeWatchOptions {
-  /** bits: 1 links, 2 addresses, 4 routes, 8 neighbours */
+  /** bits: 1 links, 2 addresses, 4 routes, 8 neighbours, 16 fdb */
   kinds: number;
   /** bytes for the multicast socket's receive buffer */
   receiveBuffer: number;
@@ -270,6 +295,8 @@ export interface NativeAddon {
   routeReplace(ns: string, change: NativeRouteChange): Promise<void>;
   routeDelete(ns: string, change: NativeRouteChange): Promise<void>;
   routeList(ns: string, family: number): Promise<NativeRoute[]>;
+  /** RTM_GETROUTE for one address (`ip route get`); rejects ENETUNREACH when nothing routes it. */
+  routeGet(ns: string, query: NativeRouteQuery): Promise<NativeRoute>;
 
   neighAdd(ns: string, change: NativeNeighChange): Promise<void>;
   neighDelete(ns: string, change: NativeNeighChange): Promise<void>;
@@ -479,6 +506,103 @@ export interface NativeBridgePortChange {
   isolated?: boolean;
   /** IFF_PROMISC */
   promisc?: boolean;
+}
+
+// ---- Routing beyond one table (issue 16): route look-up, policy rules, nexthop objects, FDB ----
+
+/** `ip route get` query: addresses of `family`, devices by name. */
+export interface NativeRouteQuery {
+  family: number;
+  dst: string;
+  from?: string;
+  iif?: string;
+  oif?: string;
+  mark?: number;
+}
+
+/** A policy rule (FIB rule) as sent and as listed; unset fields are absent (or 0 / '' in lists). */
+export interface NativeRule {
+  family: number;
+  priority?: number;
+  src?: string;
+  srcLen?: number;
+  dst?: string;
+  dstLen?: number;
+  iif?: string;
+  oif?: string;
+  fwmark?: number;
+  fwmask?: number;
+  table?: number;
+  /** FR_ACT_*: 1 lookup (to table), 6 blackhole, 7 unreachable, 8 prohibit */
+  action?: number;
+  tos?: number;
+  ipProto?: number;
+  sport?: [number, number];
+  dport?: [number, number];
+}
+
+/** A nexthop object (RTM_NEWNEXTHOP). `weight` in groups is 1-256 as ip(8) shows it. */
+export interface NativeNexthop {
+  id: number;
+  family: number;
+  gateway?: string;
+  /** device name (add) */
+  dev?: string;
+  /** device index (list) */
+  index?: number;
+  blackhole?: boolean;
+  fdb?: boolean;
+  group?: Array<{ id: number; weight: number }>;
+  /** NEXTHOP_GRP_TYPE_*: 0 multipath, 1 resilient */
+  groupType?: number;
+  protocol?: number;
+}
+
+/** A bridge / vxlan forwarding entry (AF_BRIDGE neighbour). */
+export interface NativeFdbChange {
+  dev: string;
+  mac: string;
+  dst?: string;
+  vni?: number;
+  port?: number;
+  vlan?: number;
+  /** NTF_MASTER (the bridge's table) and/or NTF_SELF (the device's own, e.g. vxlan) */
+  master?: boolean;
+  self?: boolean;
+  /** NUD_* bits: 0x80 permanent, 0x40 noarp (static) */
+  state?: number;
+  /** NLM_F_APPEND: another remote for the same MAC (flood lists) */
+  append?: boolean;
+  replace?: boolean;
+}
+
+export interface NativeFdb {
+  index: number;
+  mac: string;
+  dst: string;
+  vni: number;
+  port: number;
+  vlan: number;
+  /** NTF_* bits */
+  flags: number;
+  state: number;
+  /** ifindex of the bridge (NDA_MASTER), 0 when none */
+  master: number;
+}
+
+/** Merged into NativeAddon (declaration merging keeps this block in one place). */
+export interface NativeAddon {
+  ruleAdd(ns: string, rule: NativeRule): Promise<void>;
+  ruleDelete(ns: string, rule: NativeRule): Promise<void>;
+  ruleList(ns: string, family: number): Promise<NativeRule[]>;
+  nexthopAdd(ns: string, nh: NativeNexthop, replace: boolean): Promise<void>;
+  nexthopDelete(ns: string, id: number): Promise<void>;
+  nexthopList(ns: string): Promise<NativeNexthop[]>;
+  fdbAdd(ns: string, entry: NativeFdbChange): Promise<void>;
+  fdbDelete(ns: string, entry: NativeFdbChange): Promise<void>;
+  fdbList(ns: string): Promise<NativeFdb[]>;
+  /** proxy ARP/NDP entries (a dump with ndm_flags = NTF_PROXY) */
+  neighProxyList(ns: string): Promise<NativeNeigh[]>;
 }
 
 function load(): NativeAddon {

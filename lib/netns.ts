@@ -12,6 +12,9 @@ import { Links } from './links';
 import { Neighbors } from './neighbors';
 import { native } from './native';
 import { Routes } from './routes';
+import { Rules } from './rules';
+import { Nexthops } from './nexthops';
+import { Fdb } from './fdb';
 import { Sysctl } from './sysctl';
 import { Nat, DEFAULT_TABLE } from './nat';
 import { Firewall, DEFAULT_FIREWALL_TABLE, type FirewallOptions } from './firewall';
@@ -92,6 +95,14 @@ export class Netns implements AsyncDisposable {
    */
   readonly ref: string;
   private firewallDefault?: Firewall;
+
+  // ---- routing beyond one table (issue 16) ----
+  /** ip rule */
+  readonly rules: Rules = new Rules(this);
+  /** ip nexthop */
+  readonly nexthops: Nexthops = new Nexthops(this);
+  /** bridge fdb (bridge and vxlan forwarding entries) */
+  readonly fdb: Fdb = new Fdb(this);
 
   /**
    * @param name  the /run/netns name, or undefined for a namespace opened by path or pid

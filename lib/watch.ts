@@ -20,6 +20,7 @@ import { type Link, peerNamespaceNames, toLink } from './links';
 import { native, type NativeLink, type NativeWatchBatch, type NativeWatchEvent } from './native';
 import { type Neighbor, toNeighbor } from './neighbors';
 import { type Route, toRoute } from './routes';
+import { type FdbEntry, toFdbEntry } from './fdb';
 import * as validate from './validate';
 
 export type WatchAction = 'new' | 'change' | 'delete';
@@ -44,6 +45,12 @@ export interface NeighborEvent {
   action: WatchAction;
   neighbor: Neighbor;
 }
+/** A bridge/vxlan forwarding entry appeared, changed or went (`bridge monitor fdb`); only with `fdb: true`. */
+export interface FdbEvent {
+  type: 'fdb';
+  action: WatchAction;
+  fdb: FdbEntry;
+}
 /** The complete current state of the kinds watched (the others are absent): replace yours with it. */
 export interface ResyncEvent {
   type: 'resync';
@@ -54,8 +61,9 @@ export interface ResyncEvent {
   /** every table (as `routes.list({ table: 'all' })`) */
   routes?: Route[];
   neighbors?: Neighbor[];
+  fdb?: FdbEntry[];
 }
-export type NetworkEvent = LinkEvent | AddressEvent | RouteEvent | NeighborEvent | ResyncEvent;
+export type NetworkEvent = LinkEvent | AddressEvent | RouteEvent | NeighborEvent | FdbEvent | ResyncEvent;
 
 export interface WatchOptions {
   /** Which kinds to watch. When none is set to true, every kind not set to false is watched. */
@@ -63,6 +71,11 @@ export interface WatchOptions {
   addresses?: boolean;
   routes?: boolean;
   neighbors?: boolean;
+  /**
+   * Bridge/vxlan forwarding entries (`fdb` events). Only when set to true: a bridge learns an
+   * entry per frame source, which streams of the other kinds do not want.
+   */
+  fdb?: boolean;
   /** Start with a `resync` event (reason 'initial') carrying the current state. Default false. */
   initial?: boolean;
   /** Aborting ends the iteration: the pending and next `next()` reject with ERR_NETNS_ABORTED. */
@@ -99,6 +112,11 @@ export function neighborKey(n: Pick<Neighbor, 'index' | 'address'>): string {
   return `${n.index} ${n.address}`;
 }
 
+/** Identity of an FDB entry: device, MAC, VLAN, remote (vxlan keeps one entry per remote) and table. */
+export function fdbKey(f: Pick<FdbEntry, 'index' | 'mac' | 'vlan' | 'dst' | 'vni' | 'self'>): string {
+  return `${f.index} ${f.mac} ${f.vlan ?? 0} ${f.dst ?? ''} ${f.vni ?? 0} ${f.self ? 'self' : 'master'}`;
+}
+
 /**
  * The state a stream describes, kept current by {@link NetworkState.apply}: after applying every
  * event its maps equal fresh `links.list()`, `addresses.list()`, `routes.list({ table: 'all' })`
@@ -109,6 +127,7 @@ export class NetworkState {
   readonly addresses = new Map<string, Address>();
   readonly routes = new Map<string, Route>();
   readonly neighbors = new Map<string, Neighbor>();
+  readonly fdb = new Map<string, FdbEntry>();
 
   apply(e: NetworkEvent): void {
     switch (e.type) {
@@ -117,6 +136,7 @@ export class NetworkState {
         if (e.addresses) replace(this.addresses, e.addresses, addressKey);
         if (e.routes) replace(this.routes, e.routes, routeKey);
         if (e.neighbors) replace(this.neighbors, e.neighbors, neighborKey);
+        if (e.fdb) replace(this.fdb, e.fdb, fdbKey);
         return;
       case 'link':
         return update(this.links, linkKey(e.link), e.link, e.action);
@@ -126,6 +146,8 @@ export class NetworkState {
         return update(this.routes, routeKey(e.route), e.route, e.action);
       case 'neighbor':
         return update(this.neighbors, neighborKey(e.neighbor), e.neighbor, e.action);
+      case 'fdb':
+        return update(this.fdb, fdbKey(e.fdb), e.fdb, e.action);
     }
   }
 }
@@ -139,9 +161,11 @@ function update<K, V>(m: Map<K, V>, k: K, v: V, action: WatchAction): void {
   else m.set(k, v);
 }
 
-const KIND_BITS = { links: 1, addresses: 2, routes: 4, neighbors: 8 } as const;
+const KIND_BITS = { links: 1, addresses: 2, routes: 4, neighbors: 8, fdb: 16 } as const;
 type KindName = keyof typeof KIND_BITS;
 const KIND_NAMES = Object.keys(KIND_BITS) as KindName[];
+/** kinds watched only when asked for by name */
+const OPT_IN: ReadonlySet<KindName> = new Set<KindName>(['fdb']);
 /** Names of links deleted lately, for events about their addresses that follow the link's deletion. */
 const GONE_NAMES_KEPT = 1024;
 const IFF_UP = 0x1;
@@ -278,7 +302,7 @@ export class NetworkWatch implements AsyncIterableIterator<NetworkEvent>, AsyncD
   private readonly goneNames = new Map<number, string>();
   private readonly netnsNames = new Map<number, string>();
   private readonly netnsMisses = new Set<number>();
-  private readonly known = { links: new Set<number>(), addresses: new Set<string>(), routes: new Set<string>(), neighbors: new Set<string>() };
+  private readonly known = { links: new Set<number>(), addresses: new Set<string>(), routes: new Set<string>(), neighbors: new Set<string>(), fdb: new Set<string>() };
   // For the IPv4 route removals the kernel does not announce: which links are up, how many links
   // hold each IPv4 address, and the IPv4 routes by link and by source address.
   private readonly linkUp = new Map<number, boolean>();
@@ -291,7 +315,7 @@ export class NetworkWatch implements AsyncIterableIterator<NetworkEvent>, AsyncD
     validate.knownKeys(o, 'watch options', [...KIND_NAMES, 'initial', 'signal', 'queueLimit', 'receiveBuffer']);
     for (const k of KIND_NAMES) if (o[k] !== undefined) validate.bool(o[k], k);
     const named = KIND_NAMES.filter((k) => o[k] === true);
-    this.kinds = new Set(named.length ? named : KIND_NAMES.filter((k) => o[k] !== false));
+    this.kinds = new Set(named.length ? named : KIND_NAMES.filter((k) => o[k] !== false && !OPT_IN.has(k)));
     if (this.kinds.size === 0) throw invalid('ERR_NETNS_INVALID_ARG', 'watch needs at least one of links, addresses, routes, neighbors');
     this.initial = o.initial === undefined ? false : validate.bool(o.initial, 'initial');
     this.queueLimit = o.queueLimit === undefined ? DEFAULT_QUEUE_LIMIT : validate.integer(o.queueLimit, 'queueLimit', 1, 10_000_000);
@@ -419,10 +443,12 @@ export class NetworkWatch implements AsyncIterableIterator<NetworkEvent>, AsyncD
       if (this.kinds.has('addresses')) ev.addresses = r.addrs.map((a) => toAddress(a, this.names));
       if (this.kinds.has('routes')) ev.routes = r.routes.map((x) => toRoute(x, this.names));
       if (this.kinds.has('neighbors')) ev.neighbors = r.neighs.map((n) => toNeighbor(n, this.names)).filter((n): n is Neighbor => n !== undefined);
+      if (this.kinds.has('fdb')) ev.fdb = (r.fdb ?? []).map((f) => toFdbEntry(f, this.names));
       this.known.links = new Set((ev.links ?? []).map(linkKey));
       this.known.addresses = new Set((ev.addresses ?? []).map(addressKey));
       this.known.routes = new Set((ev.routes ?? []).map(routeKey));
       this.known.neighbors = new Set((ev.neighbors ?? []).map(neighborKey));
+      this.known.fdb = new Set((ev.fdb ?? []).map(fdbKey));
       this.linkUp.clear();
       for (const l of r.links) this.linkUp.set(l.index, (l.flags & IFF_UP) !== 0);
       this.ipv4Addrs.clear();
@@ -501,6 +527,11 @@ export class NetworkWatch implements AsyncIterableIterator<NetworkEvent>, AsyncD
         const neighbor = toNeighbor(e.neigh, this.namesWithGone(e.neigh.index));
         if (!neighbor) return [];
         return [{ type: 'neighbor', action: this.action(this.known.neighbors, neighborKey(neighbor), e.del), neighbor }];
+      }
+      case 'fdb': {
+        const names = this.namesWithGone(e.fdb.index);
+        const fdb = toFdbEntry(e.fdb, names === this.names ? names : new Map([...this.names, ...names]));
+        return [{ type: 'fdb', action: this.action(this.known.fdb, fdbKey(fdb), e.del), fdb }];
       }
     }
   }

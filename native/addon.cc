@@ -20,6 +20,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitBulk(env, exports);
   InitSocket(env, exports);
   InitTc(env, exports);
+  InitRule(env, exports);
+  InitNexthop(env, exports);
+  InitFdb(env, exports);
   return exports;
 }
 

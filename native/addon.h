@@ -25,4 +25,7 @@ void InitWatch(Napi::Env env, Napi::Object exports);
 void InitBulk(Napi::Env env, Napi::Object exports);
 void InitSocket(Napi::Env env, Napi::Object exports);
 void InitTc(Napi::Env env, Napi::Object exports);
+void InitRule(Napi::Env env, Napi::Object exports);
+void InitNexthop(Napi::Env env, Napi::Object exports);
+void InitFdb(Napi::Env env, Napi::Object exports);
 }  // namespace nk

@@ -8,6 +8,8 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/link/vxlan.h>
 
+#include <arpa/inet.h>
+
 #include <cerrno>
 #include <optional>
 #include <vector>
@@ -193,6 +195,14 @@ class AddJob : public Job {
       port_ = OptInt(*v, "port");
       learning_ = OptBool(*v, "learning");
       ttl_ = OptInt(*v, "ttl");
+      l2miss_ = OptBool(*v, "l2miss");
+      l3miss_ = OptBool(*v, "l3miss");
+      Napi::Value range = v->Get("srcPortRange");
+      if (range.IsArray()) {
+        auto a = range.As<Napi::Array>();
+        srcPortLow_ = a.Get(0u).As<Napi::Number>().Int64Value();
+        srcPortHigh_ = a.Get(1u).As<Napi::Number>().Int64Value();
+      }
     }
   }
 
@@ -276,6 +286,13 @@ class AddJob : public Job {
       if (port_) rtnl_link_vxlan_set_port(l, static_cast<uint32_t>(*port_));
       if (learning_) rtnl_link_vxlan_set_learning(l, *learning_ ? 1 : 0);
       if (ttl_) rtnl_link_vxlan_set_ttl(l, static_cast<uint8_t>(*ttl_));
+      // Overlay options (flannel-style VTEPs): miss notifications and the UDP source port range.
+      if (l2miss_) rtnl_link_vxlan_set_l2miss(l, *l2miss_ ? 1 : 0);
+      if (l3miss_) rtnl_link_vxlan_set_l3miss(l, *l3miss_ ? 1 : 0);
+      if (srcPortLow_) {
+        ifla_vxlan_port_range range{htons(static_cast<uint16_t>(*srcPortLow_)), htons(static_cast<uint16_t>(*srcPortHigh_))};
+        rtnl_link_vxlan_set_port_range(l, &range);
+      }
       if (!ok || !SetVxlanParent(lease, l)) {
         rtnl_link_put(l);
         return nullptr;
@@ -320,8 +337,8 @@ class AddJob : public Job {
   LinkSpec spec_, peer_;
   int64_t vni_ = 0;
   std::string remote_, group_, local_;
-  std::optional<int64_t> port_, ttl_;
-  std::optional<bool> learning_;
+  std::optional<int64_t> port_, ttl_, srcPortLow_, srcPortHigh_;
+  std::optional<bool> learning_, l2miss_, l3miss_;
 };
 
 class SetJob : public Job {

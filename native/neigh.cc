@@ -10,6 +10,7 @@
 #include "js_value.h"
 #include "link.h"
 #include "nl_object.h"
+#include "nl_raw.h"
 
 namespace nk {
 
@@ -50,6 +51,7 @@ class ChangeJob : public Job {
     family_ = static_cast<int>(OptInt(o, "family").value_or(AF_INET));
     state_ = static_cast<int>(OptInt(o, "state").value_or(NUD_PERMANENT));
     replace_ = OptBool(o, "replace").value_or(false);
+    proxy_ = OptBool(o, "proxy").value_or(false);
   }
   void Execute() override {
     const char* op = add_ ? "add neighbor" : "delete neighbor";
@@ -66,7 +68,9 @@ class ChangeJob : public Job {
       return;
     }
     rtnl_neigh_set_dst(n.get(), dst.get());
-    if (add_) {
+    // A proxy entry (`ip neigh add proxy ADDR dev DEV`) answers ARP/NDP for ADDR; it has no MAC.
+    if (proxy_) rtnl_neigh_set_flags(n.get(), NTF_PROXY);
+    if (add_ && !proxy_) {
       NlAddr ll = ParseAddr(mac_, AF_LLC);
       if (!ll) {
         error.Set(EINVAL, op, "bad MAC address " + mac_);
@@ -90,7 +94,7 @@ class ChangeJob : public Job {
   bool add_;
   std::string dev_, address_, mac_;
   int family_, state_;
-  bool replace_;
+  bool replace_, proxy_;
 };
 
 class ListJob : public Job {
@@ -118,6 +122,39 @@ class ListJob : public Job {
   std::vector<NeighInfo> neighs_;
 };
 
+// Proxy entries are a table of their own: the kernel dumps them only for a request whose ndmsg
+// says NTF_PROXY (`ip neigh show proxy`).
+class ProxyListJob : public Job {
+ public:
+  explicit ProxyListJob(std::string ns) : ns_(std::move(ns)) {}
+  void Execute() override {
+    SocketLease lease(ns_, &error);
+    if (!lease.ok()) return;
+    ndmsg hdr{};
+    hdr.ndm_flags = NTF_PROXY;
+    RawDump(
+        lease, RTM_GETNEIGH, &hdr, sizeof(hdr), "list proxy neighbors", &error, [&] { neighs_.clear(); },
+        [&](nl_msg* msg) {
+          nl_msg_parse(msg, [](nl_object* o, void* arg) {
+            static_cast<std::vector<NeighInfo>*>(arg)->push_back(ReadNeigh(reinterpret_cast<rtnl_neigh*>(o)));
+          }, &neighs_);
+        });
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array out = Napi::Array::New(env, neighs_.size());
+    for (size_t i = 0; i < neighs_.size(); i++) out.Set(i, NeighToJs(env, neighs_[i]));
+    return out;
+  }
+
+ private:
+  std::string ns_;
+  std::vector<NeighInfo> neighs_;
+};
+
+Napi::Value ProxyList(const Napi::CallbackInfo& info) {
+  return Submit(info.Env(), std::make_unique<ProxyListJob>(info[0].As<Napi::String>()));
+}
+
 Napi::Value Add(const Napi::CallbackInfo& info) {
   return Submit(info.Env(), std::make_unique<ChangeJob>(info[0].As<Napi::String>(), info[1].As<Napi::Object>(), true));
 }
@@ -134,6 +171,7 @@ void InitNeigh(Napi::Env env, Napi::Object exports) {
   exports.Set("neighAdd", Napi::Function::New(env, Add));
   exports.Set("neighDelete", Napi::Function::New(env, Delete));
   exports.Set("neighList", Napi::Function::New(env, List));
+  exports.Set("neighProxyList", Napi::Function::New(env, ProxyList));
 }
 
 }  // namespace nk

@@ -4,6 +4,7 @@
 #include <linux/rtnetlink.h>
 
 #include <cerrno>
+#include <optional>
 #include <vector>
 
 #include "addon.h"
@@ -11,10 +12,11 @@
 #include "link.h"
 #include "nl_dump.h"
 #include "nl_object.h"
+#include "nl_raw.h"
 
 namespace nk {
 
-RouteInfo ReadRoute(rtnl_route* r) {
+RouteInfo ReadRoute(rtnl_route* r, const nlmsghdr* hdr) {
   RouteInfo info;
   info.family = rtnl_route_get_family(r);
   nl_addr* dst = rtnl_route_get_dst(r);
@@ -27,10 +29,25 @@ RouteInfo ReadRoute(rtnl_route* r) {
   info.protocol = rtnl_route_get_protocol(r);
   info.type = rtnl_route_get_type(r);
   info.src = AddrToString(rtnl_route_get_pref_src(r));
-  if (rtnl_route_get_nnexthops(r) > 0) {
+  int n = rtnl_route_get_nnexthops(r);
+  if (n > 0) {
     rtnl_nexthop* nh = rtnl_route_nexthop_n(r, 0);
     info.index = rtnl_route_nh_get_ifindex(nh);
     info.gateway = AddrToString(rtnl_route_nh_get_gateway(nh));
+  }
+  // A multipath route (RTA_MULTIPATH): every hop with its weight, not only the first.
+  if (n > 1) {
+    for (int i = 0; i < n; i++) {
+      rtnl_nexthop* nh = rtnl_route_nexthop_n(r, i);
+      RouteHop hop;
+      hop.index = rtnl_route_nh_get_ifindex(nh);
+      hop.gateway = AddrToString(rtnl_route_nh_get_gateway(nh));
+      hop.weight = rtnl_route_nh_get_weight(nh) + 1;  // the kernel carries weight - 1 (rtnh_hops)
+      info.hops.push_back(std::move(hop));
+    }
+  }
+  if (hdr != nullptr && hdr->nlmsg_len >= NLMSG_LENGTH(sizeof(rtmsg))) {
+    if (nlattr* a = FindAttr(hdr, sizeof(rtmsg), RTA_NH_ID); a && nla_len(a) >= 4) info.nhid = nla_get_u32(a);
   }
   return info;
 }
@@ -48,12 +65,30 @@ Napi::Object RouteToJs(Napi::Env env, const RouteInfo& r) {
   o.Set("protocol", r.protocol);
   o.Set("type", r.type);
   o.Set("src", r.src);
+  if (r.nhid) o.Set("nhid", r.nhid);
+  if (!r.hops.empty()) {
+    Napi::Array hops = Napi::Array::New(env, r.hops.size());
+    for (size_t i = 0; i < r.hops.size(); i++) {
+      Napi::Object h = Napi::Object::New(env);
+      h.Set("gateway", r.hops[i].gateway);
+      h.Set("index", r.hops[i].index);
+      h.Set("weight", r.hops[i].weight);
+      hops.Set(i, h);
+    }
+    o.Set("nexthops", hops);
+  }
   return o;
 }
 
 namespace {
 
 enum class Mode { Add, Replace, Delete };
+
+std::optional<Napi::Array> ArrayField(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) return std::nullopt;
+  return v.As<Napi::Array>();
+}
 
 class ChangeJob : public Job {
  public:
@@ -69,6 +104,13 @@ class ChangeJob : public Job {
     scope_ = OptInt(o, "scope");
     protocol_ = OptInt(o, "protocol");
     type_ = OptInt(o, "type");
+    nhid_ = OptInt(o, "nhid");
+    if (auto hops = ArrayField(o, "nexthops")) {
+      for (uint32_t i = 0; i < hops->Length(); i++) {
+        Napi::Object h = hops->Get(i).As<Napi::Object>();
+        hops_.push_back({String(h, "gateway"), String(h, "dev"), static_cast<int>(OptInt(h, "weight").value_or(1))});
+      }
+    }
   }
 
   void Execute() override {
@@ -118,6 +160,25 @@ class ChangeJob : public Job {
       }
       rtnl_route_add_nexthop(route.get(), nh);  // the route owns it from here
     }
+    // Multipath: one RTA_MULTIPATH entry per hop, each with its weight (rtnh_hops = weight - 1).
+    for (const Hop& h : hops_) {
+      rtnl_nexthop* nh = rtnl_route_nh_alloc();
+      rtnl_route_add_nexthop(route.get(), nh);  // owned by the route even if a check below fails
+      if (!h.dev.empty()) {
+        int index;
+        if (!LookupIfIndex(lease, h.dev, &index, &error)) return;
+        rtnl_route_nh_set_ifindex(nh, index);
+      }
+      if (!h.gateway.empty()) {
+        NlAddr gw = ParseAddr(h.gateway, family_);
+        if (!gw) {
+          error.Set(EINVAL, op, "bad gateway " + h.gateway);
+          return;
+        }
+        rtnl_route_nh_set_gateway(nh, gw.get());
+      }
+      rtnl_route_nh_set_weight(nh, static_cast<uint8_t>(h.weight - 1));
+    }
     nl_msg* msg = nullptr;
     int rc;
     if (mode_ == Mode::Delete) {
@@ -133,9 +194,16 @@ class ChangeJob : public Job {
       error.Set(EINVAL, op, dst_);
       return;
     }
+    // libnl 3.7 knows no nexthop objects: RTA_NH_ID goes after what it built.
+    if (nhid_ && nla_put_u32(msg, RTA_NH_ID, static_cast<uint32_t>(*nhid_)) < 0) {
+      nlmsg_free(msg);
+      error.Set(ENOMEM, op, dst_);
+      return;
+    }
     std::string what = dst_ + "/" + std::to_string(dstLen_);
     if (!gateway_.empty()) what += " via " + gateway_;
     if (!dev_.empty()) what += " dev " + dev_;
+    if (nhid_) what += " nhid " + std::to_string(*nhid_);
     if (!lease.Transact(msg, op, what, &error) && mode_ == Mode::Delete && error.err == ESRCH) {
       error.err = ENOENT;  // "not there" reads the same for every object kind
     }
@@ -146,7 +214,12 @@ class ChangeJob : public Job {
   Mode mode_;
   int family_, dstLen_;
   std::string dst_, gateway_, dev_, src_;
-  std::optional<int64_t> metric_, table_, scope_, protocol_, type_;
+  std::optional<int64_t> metric_, table_, scope_, protocol_, type_, nhid_;
+  struct Hop {
+    std::string gateway, dev;
+    int weight;
+  };
+  std::vector<Hop> hops_;
 };
 
 class ListJob : public Job {
@@ -159,10 +232,10 @@ class ListJob : public Job {
     // IPv6's per-link twins (fe80::/64 on every link). See nl_dump.h.
     DumpEach(
         lease, RTM_GETROUTE, family_, "list routes", &error, [&] { routes_.clear(); },
-        [&](nl_object* o, const nlmsghdr*) {
+        [&](nl_object* o, const nlmsghdr* h) {
           auto* r = reinterpret_cast<rtnl_route*>(o);
           int f = rtnl_route_get_family(r);
-          if (f == AF_INET || f == AF_INET6) routes_.push_back(ReadRoute(r));
+          if (f == AF_INET || f == AF_INET6) routes_.push_back(ReadRoute(r, h));
         });
   }
   Napi::Value Result(Napi::Env env) override {
@@ -177,6 +250,83 @@ class ListJob : public Job {
   std::vector<RouteInfo> routes_;
 };
 
+
+// RTM_GETROUTE for one destination, as `ip route get`: the kernel resolves it through the rules
+// and tables and answers with one route. RTM_F_LOOKUP_TABLE makes it report the table the route
+// was found in (without it the answer says "main" whatever the table). The kernel takes no table
+// to look in (RTA_TABLE is ignored here): lib/routes.ts does a one-table look-up itself.
+class GetJob : public Job {
+ public:
+  GetJob(std::string ns, const Napi::Object& o) : ns_(std::move(ns)) {
+    family_ = static_cast<int>(OptInt(o, "family").value_or(AF_INET));
+    dst_ = String(o, "dst");
+    from_ = String(o, "from");
+    iif_ = String(o, "iif");
+    oif_ = String(o, "oif");
+    mark_ = OptInt(o, "mark");
+  }
+
+  void Execute() override {
+    const char* op = "get route";
+    SocketLease lease(ns_, &error);
+    if (!lease.ok()) return;
+    int bits = family_ == AF_INET6 ? 128 : 32;
+    rtmsg rtm{};
+    rtm.rtm_family = static_cast<uint8_t>(family_);
+    rtm.rtm_dst_len = static_cast<uint8_t>(bits);
+    rtm.rtm_src_len = from_.empty() ? 0 : static_cast<uint8_t>(bits);
+    rtm.rtm_flags = RTM_F_LOOKUP_TABLE;
+    int iif = 0, oif = 0;
+    if (!iif_.empty() && !LookupIfIndex(lease, iif_, &iif, &error)) return;
+    if (!oif_.empty() && !LookupIfIndex(lease, oif_, &oif, &error)) return;
+    NlAddr dst = ParseAddr(dst_, family_);
+    NlAddr from = from_.empty() ? NlAddr() : ParseAddr(from_, family_);
+    if (!dst || (!from_.empty() && !from)) {
+      error.Set(EINVAL, op, "bad address " + dst_ + " " + from_);
+      return;
+    }
+    nl_msg* msg = nlmsg_alloc_simple(RTM_GETROUTE, 0);
+    if (msg == nullptr || nlmsg_append(msg, &rtm, sizeof(rtm), NLMSG_ALIGNTO) < 0 ||
+        nla_put_addr(msg, RTA_DST, dst.get()) < 0 || (from && nla_put_addr(msg, RTA_SRC, from.get()) < 0) ||
+        (iif && nla_put_u32(msg, RTA_IIF, static_cast<uint32_t>(iif)) < 0) ||
+        (oif && nla_put_u32(msg, RTA_OIF, static_cast<uint32_t>(oif)) < 0) ||
+        (mark_ && nla_put_u32(msg, RTA_MARK, static_cast<uint32_t>(*mark_)) < 0)) {
+      if (msg) nlmsg_free(msg);
+      error.Set(ENOMEM, op, dst_);
+      return;
+    }
+    lease.Request(msg, op, dst_, &error, OnReply, this);
+    if (!error.failed() && !found_) error.Set(ENETUNREACH, op, dst_);
+  }
+
+  Napi::Value Result(Napi::Env env) override { return RouteToJs(env, route_); }
+
+ private:
+  static int OnReply(nl_msg* msg, void* arg) {
+    auto* self = static_cast<GetJob*>(arg);
+    if (nlmsg_hdr(msg)->nlmsg_type != RTM_NEWROUTE) return NL_OK;
+    self->hdr_ = nlmsg_hdr(msg);
+    nl_msg_parse(msg, OnObject, self);
+    return NL_OK;
+  }
+  static void OnObject(nl_object* o, void* arg) {
+    auto* self = static_cast<GetJob*>(arg);
+    auto* r = reinterpret_cast<rtnl_route*>(o);
+    self->route_ = ReadRoute(r, self->hdr_);
+    // With `from`, the answer carries the source as RTA_SRC rather than RTA_PREFSRC.
+    if (self->route_.src.empty()) self->route_.src = RawAddrToString(FindAttr(self->hdr_, sizeof(rtmsg), RTA_SRC));
+    self->found_ = true;
+  }
+
+  std::string ns_;
+  int family_;
+  std::string dst_, from_, iif_, oif_;
+  std::optional<int64_t> mark_;
+  const nlmsghdr* hdr_ = nullptr;
+  RouteInfo route_;
+  bool found_ = false;
+};
+
 Napi::Value Change(const Napi::CallbackInfo& info, Mode mode) {
   return Submit(info.Env(), std::make_unique<ChangeJob>(info[0].As<Napi::String>(), info[1].As<Napi::Object>(), mode));
 }
@@ -187,6 +337,10 @@ Napi::Value List(const Napi::CallbackInfo& info) {
   return Submit(info.Env(), std::make_unique<ListJob>(info[0].As<Napi::String>(), info[1].As<Napi::Number>().Int32Value()));
 }
 
+Napi::Value Get(const Napi::CallbackInfo& info) {
+  return Submit(info.Env(), std::make_unique<GetJob>(info[0].As<Napi::String>(), info[1].As<Napi::Object>()));
+}
+
 }  // namespace
 
 void InitRoute(Napi::Env env, Napi::Object exports) {
@@ -194,6 +348,7 @@ void InitRoute(Napi::Env env, Napi::Object exports) {
   exports.Set("routeReplace", Napi::Function::New(env, Replace));
   exports.Set("routeDelete", Napi::Function::New(env, Delete));
   exports.Set("routeList", Napi::Function::New(env, List));
+  exports.Set("routeGet", Napi::Function::New(env, Get));
 }
 
 }  // namespace nk

@@ -47,10 +47,12 @@
 
 #include "addon.h"
 #include "addr.h"
+#include "fdb.h"
 #include "link.h"
 #include "neigh.h"
 #include "nl_dump.h"
 #include "nl_object.h"
+#include "nl_raw.h"
 #include "route.h"
 
 #ifndef SOL_NETLINK
@@ -64,7 +66,7 @@ namespace {
 // What a subscription asks for (lib/watch.ts sends the same bits). Links are always joined: the
 // other kinds name their device, and lib/ keeps the index -> name map from link events. Route
 // streams get address events as well (see Wanted()).
-enum Kinds : uint32_t { kLinks = 1, kAddrs = 2, kRoutes = 4, kNeighs = 8 };
+enum Kinds : uint32_t { kLinks = 1, kAddrs = 2, kRoutes = 4, kNeighs = 8, kFdb = 16 };
 
 constexpr int kMaxInflight = 4;     // batches handed to JavaScript and not yet delivered
 constexpr size_t kMaxBatch = 512;   // events per batch (one turn of one subscription)
@@ -73,9 +75,9 @@ constexpr int kDumpTimeoutSec = 10;  // a dump that stalls this long fails the s
 constexpr size_t kMaxDrain = 1 << 16; // messages discarded per turn before a resync's dump
 
 struct Event {
-  enum Kind { Link, Addr, Route, Neigh } kind;
+  enum Kind { Link, Addr, Route, Neigh, Fdb } kind;
   bool del = false;
-  std::variant<LinkInfo, AddrInfo, RouteInfo, NeighInfo> obj;
+  std::variant<LinkInfo, AddrInfo, RouteInfo, NeighInfo, FdbInfo> obj;
 };
 
 struct Snapshot {
@@ -84,6 +86,7 @@ struct Snapshot {
   std::vector<AddrInfo> addrs;
   std::vector<RouteInfo> routes;
   std::vector<NeighInfo> neighs;
+  std::vector<FdbInfo> fdb;
 };
 
 struct Subscription;
@@ -344,7 +347,7 @@ class Watcher : public EnvResource {
       NlMsg msg(nlmsg_convert(h));
       if (!msg) continue;
       nlmsg_set_proto(msg.get(), NETLINK_ROUTE);
-      ParseArg arg{out, h->nlmsg_type};
+      ParseArg arg{out, h->nlmsg_type, h};
       nl_msg_parse(msg.get(), OnObject, &arg);
     }
   }
@@ -374,10 +377,12 @@ class Watcher : public EnvResource {
       }
       case RTM_NEWNEIGH:
       case RTM_DELNEIGH: {
-        // ARP and NDP only: a bridge's forwarding database (AF_BRIDGE) is not a neighbour table.
-        if (!(s.kinds & kNeighs) || h->nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg))) return false;
+        // ARP and NDP for neighbour streams; a bridge's forwarding database (AF_BRIDGE) is its
+        // own kind (fdb).
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg))) return false;
         auto* m = static_cast<const ndmsg*>(NLMSG_DATA(h));
-        return m->ndm_family == AF_INET || m->ndm_family == AF_INET6;
+        if (m->ndm_family == AF_BRIDGE) return (s.kinds & kFdb) != 0;
+        return (s.kinds & kNeighs) && (m->ndm_family == AF_INET || m->ndm_family == AF_INET6);
       }
       default:
         return false;  // RTM_GETNEIGH (application probes), NLMSG_* control messages
@@ -392,6 +397,7 @@ class Watcher : public EnvResource {
   struct ParseArg {
     std::vector<Event>* out;
     uint16_t type;
+    const nlmsghdr* hdr;  // for what libnl does not decode (a route's RTA_NH_ID)
   };
 
   static void OnObject(nl_object* o, void* p) {
@@ -414,9 +420,15 @@ class Watcher : public EnvResource {
       case RTM_DELROUTE:
         e.kind = Event::Route;
         e.del = arg->type == RTM_DELROUTE;
-        e.obj = ReadRoute(reinterpret_cast<rtnl_route*>(o));
+        e.obj = ReadRoute(reinterpret_cast<rtnl_route*>(o), arg->hdr);
         break;
       default:
+        if (static_cast<const ndmsg*>(NLMSG_DATA(arg->hdr))->ndm_family == AF_BRIDGE) {
+          e.kind = Event::Fdb;
+          e.del = arg->type == RTM_DELNEIGH;
+          e.obj = DecodeFdb(arg->hdr);  // libnl 3.7 reads neither NDA_VNI nor NDA_PORT
+          break;
+        }
         e.kind = Event::Neigh;
         e.del = arg->type == RTM_DELNEIGH;
         e.obj = ReadNeigh(reinterpret_cast<rtnl_neigh*>(o));
@@ -449,12 +461,14 @@ class Watcher : public EnvResource {
   }
 
   // One RTM_GET* dump on the subscription's dump socket, filtered and parsed like events.
-  static bool DumpKind(Subscription& s, int type, const char* what, std::vector<Event>* out, OpError* err) {
+  static bool DumpKind(Subscription& s, int type, const char* what, std::vector<Event>* out, OpError* err, int family = AF_UNSPEC) {
     for (int attempt = 0;; attempt++) {
       out->clear();
-      int rc = DumpObjects(s.dumps.get(), type, AF_UNSPEC, [&](nl_object* o, const nlmsghdr* h) {
+      // The FDB dump wants a whole ndmsg as its header (a bare rtgenmsg is refused with EINVAL,
+      // reported only inside NLMSG_DONE, which libnl ignores).
+      int rc = family == AF_BRIDGE ? DumpFdb(s, out) : DumpObjects(s.dumps.get(), type, family, [&](nl_object* o, const nlmsghdr* h) {
         if (!Wanted(s, h)) return;
-        ParseArg arg{out, h->nlmsg_type};
+        ParseArg arg{out, h->nlmsg_type, h};
         OnObject(o, &arg);
       });
       if (rc == -NLE_DUMP_INTR && attempt < kDumpAttempts) continue;  // the table changed during the dump
@@ -464,6 +478,19 @@ class Watcher : public EnvResource {
       }
       return true;
     }
+  }
+
+  static int DumpFdb(Subscription& s, std::vector<Event>* out) {
+    ndmsg hdr{};
+    hdr.ndm_family = AF_BRIDGE;
+    return RawDumpSock(s.dumps.get(), RTM_GETNEIGH, &hdr, sizeof(hdr), [&](nl_msg* msg) {
+      const nlmsghdr* h = nlmsg_hdr(msg);
+      if (h->nlmsg_type != RTM_NEWNEIGH || !Wanted(s, h)) return;
+      Event e;
+      e.kind = Event::Fdb;
+      e.obj = DecodeFdb(h);
+      out->push_back(std::move(e));
+    });
   }
 
   static bool DumpAll(Subscription& s, Snapshot* snap, OpError* err) {
@@ -479,6 +506,10 @@ class Watcher : public EnvResource {
     if ((s.kinds & kNeighs) && !DumpKind(s, RTM_GETNEIGH, "dump neighbors", &objects, err)) return false;
     if (s.kinds & kNeighs)
       for (auto& e : objects) snap->neighs.push_back(std::move(std::get<NeighInfo>(e.obj)));
+    // The FDB answers only a dump of family AF_BRIDGE.
+    if ((s.kinds & kFdb) && !DumpKind(s, RTM_GETNEIGH, "dump fdb", &objects, err, AF_BRIDGE)) return false;
+    if (s.kinds & kFdb)
+      for (auto& e : objects) snap->fdb.push_back(std::move(std::get<FdbInfo>(e.obj)));
     return true;
   }
 
@@ -530,6 +561,10 @@ Napi::Object EventToJs(Napi::Env env, const Event& e) {
       o.Set("kind", "neigh");
       o.Set("neigh", NeighToJs(env, std::get<NeighInfo>(e.obj)));
       break;
+    case Event::Fdb:
+      o.Set("kind", "fdb");
+      o.Set("fdb", FdbToJs(env, std::get<FdbInfo>(e.obj)));
+      break;
   }
   return o;
 }
@@ -563,6 +598,7 @@ void DeliverJs(Napi::Env env, Napi::Function fn, const Batch& batch) {
     r.Set("addrs", ToArray(env, b->resync->addrs, AddrToJs));
     r.Set("routes", ToArray(env, b->resync->routes, RouteToJs));
     r.Set("neighs", ToArray(env, b->resync->neighs, NeighToJs));
+    r.Set("fdb", ToArray(env, b->resync->fdb, FdbToJs));
     o.Set("resync", r);
   }
   Napi::Array events = Napi::Array::New(env, b->events.size());
@@ -618,7 +654,7 @@ class OpenJob : public Job {
     std::vector<unsigned> groups = {RTNLGRP_LINK};
     if (s.kinds & (kAddrs | kRoutes)) groups.insert(groups.end(), {RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR});
     if (s.kinds & kRoutes) groups.insert(groups.end(), {RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE});
-    if (s.kinds & kNeighs) groups.push_back(RTNLGRP_NEIGH);
+    if (s.kinds & (kNeighs | kFdb)) groups.push_back(RTNLGRP_NEIGH);
     for (unsigned g : groups) {
       if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof(g)) != 0) {
         error.Set(errno, "watch", "join rtnetlink group " + std::to_string(g));

@@ -11,6 +11,17 @@
  */
 export * from './schema';
 export { validate, natTableName, LINUX_BRIDGE_MAX_PORTS } from './validate';
-export { load, parse } from './load';
+export { load, loadAny, parse } from './load';
+export {
+  upMultiHost,
+  downMultiHost,
+  expand as expandMultiHost,
+  validateMultiHost,
+  isMultiHost,
+  hostTopologyName,
+  type MultiHostTopology,
+  type HostSpec,
+  type OverlaySpec,
+} from './multihost';
 export { up, down, TopologyError, type Progress, type UpOptions, type DownOptions, type DownResult, type TopologyHandle } from './apply';
 export { status, type TopologyStatus, type NamespaceStatus } from './status';

@@ -5,19 +5,27 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { invalid } from '../errors';
 import type { Topology } from './schema';
 import { validate } from './validate';
+import { isMultiHost, validateMultiHost, type MultiHostTopology } from './multihost';
 
 /** Parses topology text; `format` by file extension. Throws ERR_NETNS_INVALID_TOPOLOGY on a syntax or schema error. */
 export function parse(text: string, format: 'json' | 'yaml', file = '(text)'): Topology {
-  let value: unknown;
+  return checked(parseValue(text, format, file), file, validate);
+}
+
+/** Topology text as a plain value, not yet checked against a schema. */
+function parseValue(text: string, format: 'json' | 'yaml', file: string): unknown {
   try {
     // YAML 1.2 core schema: "on"/"yes" stay strings, as in JSON; no custom tags.
-    value = format === 'json' ? JSON.parse(text) : parseYaml(text, { schema: 'core', uniqueKeys: true, prettyErrors: true });
+    return format === 'json' ? JSON.parse(text) : parseYaml(text, { schema: 'core', uniqueKeys: true, prettyErrors: true });
   } catch (e) {
     const where = e instanceof YAMLParseError && e.linePos ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
     throw invalid('ERR_NETNS_INVALID_TOPOLOGY', `${file}${where}: not valid ${format.toUpperCase()}: ${(e as Error).message.split('\n')[0]}`, { detail: file });
   }
+}
+
+function checked<T>(value: unknown, file: string, check: (v: unknown) => T): T {
   try {
-    return validate(value);
+    return check(value);
   } catch (e) {
     if (e instanceof Error) e.message = `${file}: ${e.message}`;
     throw e;
@@ -26,15 +34,29 @@ export function parse(text: string, format: 'json' | 'yaml', file = '(text)'): T
 
 /** Reads and validates a topology file (.json, .yaml or .yml). */
 export async function load(file: string): Promise<Topology> {
+  const { text, format } = await read(file);
+  return parse(text, format, file);
+}
+
+/**
+ * Reads a topology file that may be a multi-host one (multihost.ts: it has `hosts`) or an
+ * ordinary one, validated as what it is.
+ */
+export async function loadAny(file: string): Promise<{ multiHost: MultiHostTopology } | { topology: Topology }> {
+  const { text, format } = await read(file);
+  const value = parseValue(text, format, file);
+  if (isMultiHost(value)) return { multiHost: checked(value, file, validateMultiHost) };
+  return { topology: checked(value, file, validate) };
+}
+
+async function read(file: string): Promise<{ text: string; format: 'json' | 'yaml' }> {
   const ext = path.extname(file).toLowerCase();
   const format = ext === '.json' ? 'json' : ext === '.yaml' || ext === '.yml' ? 'yaml' : undefined;
   if (!format) throw invalid('ERR_NETNS_INVALID_TOPOLOGY', `${file}: topology files end in .json, .yaml or .yml`, { detail: file });
-  let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    return { text: await fs.readFile(file, 'utf8'), format };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw invalid('ERR_NETNS_INVALID_TOPOLOGY', `${file}: cannot read: ${err.code ?? err.message}`, { detail: file });
   }
-  return parse(text, format, file);
 }

@@ -9,7 +9,7 @@
  * (lib/bulk.ts).
  */
 import { AF, networkOf, parseCidr } from '../ip';
-import { native, type NativeLink } from '../native';
+import { native, type NativeLink, type NativeRoute } from '../native';
 import { call } from '../errors';
 import { RUN_DIR, Netns, createOwned, isNamespaceFile, list as listNamespaces } from '../netns';
 import * as registry from '../registry';
@@ -86,7 +86,7 @@ interface Seen {
   byIndex: Map<number, NativeLink>;
   /** "index address/prefix" */
   addresses: Set<string>;
-  routes: Array<{ family: number; dst: string; dstLen: number; gateway: string; index: number; table: number; metric: number }>;
+  routes: Array<Pick<NativeRoute, 'family' | 'dst' | 'dstLen' | 'gateway' | 'index' | 'table' | 'metric' | 'nhid' | 'nexthops'>>;
   sysctls: Map<string, string>;
   natTags: Map<string, string>;
   nat?: NatTableApi;
@@ -151,9 +151,21 @@ function routeMatches(r: ResolvedRoute, seen: Seen): boolean {
       o.dstLen === c.dstLen &&
       (c.dstLen === 0 || o.dst === dst) &&
       o.table === (c.table ?? 254) &&
-      (c.gateway === undefined ? !o.gateway : o.gateway === c.gateway) &&
-      (c.dev === undefined || seen.byIndex.get(o.index)?.name === c.dev) &&
-      (c.metric === undefined || o.metric === c.metric),
+      (c.metric === undefined || o.metric === c.metric) &&
+      (c.nhid !== undefined
+        ? o.nhid === c.nhid
+        : c.nexthops !== undefined
+          ? // multipath: the same hops with the same weights, in order
+            o.nexthops?.length === c.nexthops.length &&
+            c.nexthops.every(
+              (h, i) =>
+                (h.gateway === undefined || o.nexthops![i].gateway === h.gateway) &&
+                (h.dev === undefined || seen.byIndex.get(o.nexthops![i].index)?.name === h.dev) &&
+                o.nexthops![i].weight === h.weight,
+            )
+          : !o.nexthops &&
+            (c.gateway === undefined ? !o.gateway : o.gateway === c.gateway) &&
+            (c.dev === undefined || seen.byIndex.get(o.index)?.name === c.dev)),
   );
 }
 
