@@ -184,7 +184,7 @@ test('gc lists and removes what a killed netns-kit process left behind, and noth
   execFileSync('ip', ['netns', 'add', mine]); // not netns-kit's: gc must leave it
   try {
     // a process creates a namespace with netns-kit and is killed before deleting it
-    const script = `require(${JSON.stringify(path.resolve(__dirname, '..', 'lib', 'index.js'))}).netns.create(${JSON.stringify(lost)}).then(() => { process.stdout.write('READY'); setInterval(() => {}, 1000); });`;
+    const script = `require(${JSON.stringify(path.resolve(__dirname, '..', 'lib', 'index.js'))}).netns.create(${JSON.stringify(lost)}, { temporary: true }).then(() => { process.stdout.write('READY'); setInterval(() => {}, 1000); });`;
     await new Promise<void>((resolve, reject) => {
       const child = spawn(process.execPath, ['-e', script], { env, stdio: ['ignore', 'pipe', 'inherit'] });
       child.stdout.on('data', (d: Buffer) => d.toString().includes('READY') && child.kill('SIGKILL'));

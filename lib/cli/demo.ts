@@ -103,7 +103,7 @@ export class Demo {
         commands: [...lan.map((r) => `ip netns add ${n[r]}`), `(and ${n.host} playing this machine, ${n.internet} playing the internet)`],
         run: async (t) => {
           const created = await Promise.allSettled(
-            ROLES.map((r) => netns.create(n[r], { loopbackUp: r === 'host' || r === 'internet', persist: this.keep }).then((ns) => (this.ns[r] = ns))),
+            ROLES.map((r) => netns.create(n[r], { loopbackUp: r === 'host' || r === 'internet', temporary: !this.keep }).then((ns) => (this.ns[r] = ns))),
           );
           const failed = created.find((c): c is PromiseRejectedResult => c.status === 'rejected');
           if (failed) throw failed.reason;

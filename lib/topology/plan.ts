@@ -83,7 +83,7 @@ interface Seen {
   nat?: NatTableApi;
 }
 
-export function nsObject(name: string): Netns {
+export function nsObject(name: string): Netns<string> {
   return new Netns(name, `${RUN_DIR}/${name}`, false);
 }
 
