@@ -313,7 +313,7 @@ const REBUILD =
 
 /** The message of an ERR_NETNS_ADDON error: what failed, and the fix. Exported for the tests. */
 export function addonFailureMessage(file: string | undefined, cause: string): string {
-  const first = cause.split('\n')[0];
+  const first = cause.split('\n')[0].replace(/\.$/, '');
   const where = file ? ` (${file})` : '';
   const missingLib = RUNTIME_LIBRARIES.find((l) => first.includes(l.soname) && /cannot open shared object/i.test(first));
   if (missingLib) {

@@ -1,6 +1,7 @@
 /** `netns-kit down FILE`: removes exactly what a topology created, and nothing else. */
 import { performance } from 'node:perf_hooks';
 import { topology } from '../index';
+import { loadTopologyArg } from './topology-file';
 import { expectPositionals, parseArgs } from './args';
 import type { Command } from './command';
 import { EXIT } from './cli-errors';
@@ -25,7 +26,7 @@ has finished (a namespace a process still holds then fails it, naming the namesp
   async run(argv, ctx) {
     const a = parseArgs(argv, this.options, this.name);
     expectPositionals(a, 1, 1, 'topology FILE', this.name);
-    const t = await topology.load(a.positionals[0]);
+    const t = await loadTopologyArg(a.positionals[0]);
     const progress = new ProgressReporter(ctx.io.stderr, 'down');
     const t0 = performance.now();
     let r;

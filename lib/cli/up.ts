@@ -1,6 +1,7 @@
 /** `netns-kit up FILE`: creates what a topology file describes (what already matches is left alone). */
 import { performance } from 'node:perf_hooks';
 import { topology } from '../index';
+import { loadTopologyArg } from './topology-file';
 import { expectPositionals, parseArgs } from './args';
 import type { Command } from './command';
 import { EXIT } from './cli-errors';
@@ -9,7 +10,7 @@ import { duration, printJson, ProgressReporter } from './output';
 export const upCommand: Command = {
   name: 'up',
   summary: 'Create the namespaces, bridges, veth links, addresses, routes and NAT rules of a topology file.',
-  usage: ['up FILE [--json]'],
+  usage: ['up FILE [--json]', 'up - [--json]   (the topology on stdin, JSON or YAML)'],
   description: `
 Reads FILE (.json, .yaml or .yml; the schema is in docs/topology.md), validates it completely before
 touching anything, and creates what is missing; what already matches is left alone, so running it
@@ -17,11 +18,11 @@ twice changes nothing the second time. If a step fails, or on Ctrl-C, everything
 is removed again and the error names the failed step. On a terminal a progress bar shows the steps
 (on stderr); otherwise plain progress lines. --json prints the result for scripts on stdout.`,
   options: [{ name: 'json', type: 'boolean', description: 'print the result as JSON on stdout' }],
-  examples: ['sudo netns-kit up lab.yaml', 'sudo netns-kit up lab.json --json | jq .changes', 'sudo netns-kit up lab.yaml && sudo netns-kit status lab.yaml'],
+  examples: ['sudo netns-kit up lab.yaml', 'generate-lab | sudo netns-kit up -', 'sudo netns-kit up lab.json --json | jq .changes', 'sudo netns-kit up lab.yaml && sudo netns-kit status lab.yaml'],
   async run(argv, ctx) {
     const a = parseArgs(argv, this.options, this.name);
     expectPositionals(a, 1, 1, 'topology FILE', this.name);
-    const t = await topology.load(a.positionals[0]);
+    const t = await loadTopologyArg(a.positionals[0]);
     const progress = new ProgressReporter(ctx.io.stderr, 'up');
     const t0 = performance.now();
     let handle;
