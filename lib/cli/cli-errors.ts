@@ -113,7 +113,7 @@ export function formatError(e: unknown, command: string | undefined): string {
   const err = e instanceof Error ? e : new Error(String(e));
   const code = errorCode(err);
   // A file with several errors: one per line, as validation listed them (up to 20).
-  if (code === 'ERR_NETNS_INVALID_TOPOLOGY' && err.message.includes('\n')) {
+  if (code === 'ERR_NETNS_INVALID_TOPOLOGY' && /\d+ errors[^\n]*:\n {2}/.test(err.message)) {
     const text = err.message.trim().startsWith(code) ? err.message.trim() : `${code}: ${err.message.trim()}`;
     return `${prefix}${text}\nhint: ${HINTS[code]}`;
   }
