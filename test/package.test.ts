@@ -10,7 +10,14 @@ import path from 'node:path';
 import { addonFailureMessage } from '../lib/native';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const NPM_ENV = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+// Without the npm_* variables of the `npm test` that runs us (npm_config_local_prefix would point
+// the inner npm at this checkout).
+const NPM_ENV: NodeJS.ProcessEnv = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k))),
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+  npm_config_update_notifier: 'false',
+};
 let tmp: string;
 let app: string;
 let packed: string[];
