@@ -59,7 +59,7 @@ beforeAll(() => {
   mkdirSync(path.join(app, 'node_modules', '@types'), { recursive: true });
   symlinkSync(path.join(ROOT, 'node_modules', '@types', 'node'), path.join(app, 'node_modules', '@types', 'node'));
   cpSync(path.join(ROOT, 'test', 'consumers'), path.join(app, 'consumers'), { recursive: true });
-}, 120_000);
+}, 300_000);
 
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -156,7 +156,7 @@ describe('installed with --ignore-scripts into a fresh app', () => {
       { fixture: 'esm-bundler', code: 0, output: '' },
       { fixture: 'cjs', code: 0, output: '' },
     ]);
-  }, 90_000);
+  }, 240_000);
 });
 
 describe('ERR_NETNS_ADDON', () => {

@@ -10,7 +10,7 @@ import { duration, printJson, ProgressReporter } from './output';
 export const downCommand: Command = {
   name: 'down',
   summary: 'Remove what a topology file created (namespaces, links, NAT tables), and nothing else.',
-  usage: ['down FILE [--wait] [--json]'],
+  usage: ['down FILE [--wait] [--json]', 'down - [--wait] [--json]   (the topology on stdin)'],
   description: `
 Deletes the namespaces the topology created (their links, bridges and NAT rules go with them), and in
 namespaces it does not own (\`existing: true\`) only the links and NAT table it added. Namespaces of

@@ -59,7 +59,7 @@ export function printStatus(io: Io, st: TopologyStatus): void {
 export const statusCommand: Command = {
   name: 'status',
   summary: 'Show namespaces, links, addresses, routes and NAT rules, and whether they match a topology file.',
-  usage: ['status [FILE] [--json]', 'status --match PREFIX [--json]'],
+  usage: ['status [FILE|-] [--json]', 'status --match PREFIX [--json]'],
   description: `
 With FILE: the topology's namespaces as they are live, as tables, and whether they match the file
 (exit code 0) or not (exit code 4, with each difference: what \`up\` would still do, what conflicts).
