@@ -378,10 +378,13 @@ export function loadNative(): NativeAddon {
  * rejection), never at import.
  */
 export const native: NativeAddon = new Proxy({} as NativeAddon, {
-  get(_target, prop) {
-    return Reflect.get(loadNative(), prop);
-  },
-  has(_target, prop) {
-    return Reflect.has(loadNative(), prop);
-  },
+  // Every operation goes to the loaded addon object, so replacing a function (jest.spyOn in the
+  // tests) replaces it where the calls look it up.
+  get: (_target, prop) => Reflect.get(loadNative(), prop),
+  set: (_target, prop, value) => Reflect.set(loadNative(), prop, value),
+  has: (_target, prop) => Reflect.has(loadNative(), prop),
+  ownKeys: () => Reflect.ownKeys(loadNative()),
+  getOwnPropertyDescriptor: (_target, prop) => Reflect.getOwnPropertyDescriptor(loadNative(), prop),
+  defineProperty: (_target, prop, descriptor) => Reflect.defineProperty(loadNative(), prop, descriptor),
+  deleteProperty: (_target, prop) => Reflect.deleteProperty(loadNative(), prop),
 });
