@@ -6,6 +6,7 @@
  * built-in address allocator as an IPAM plugin for any main plugin. See docs/cni.md.
  */
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { runPlugin } from '../lib/cni/plugin';
 
 async function readStdin(): Promise<string> {
@@ -16,7 +17,36 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+const USAGE = `Usage: netns-kit-cni   (run by a container runtime, not by hand)
+
+A CNI plugin (spec 0.3.0-1.1.0) for bridge networks: a drop-in for the reference \`bridge\` +
+\`portmap\` plugins. The runtime passes CNI_COMMAND (ADD, DEL, CHECK, VERSION, GC, STATUS),
+CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS and CNI_PATH in the environment and the network
+configuration as JSON on stdin; the result or the spec's error JSON goes to stdout (exit 1 on error).
+Linked as netns-kit-ipam it is the built-in address allocator as an IPAM plugin.
+
+Install:  ln -sf "$(command -v netns-kit-cni)" /opt/cni/bin/netns-kit-cni
+Try it:   CNI_COMMAND=VERSION netns-kit-cni </dev/null
+Docs:     https://github.com/netns-kit/netns-kit/blob/main/docs/cni.md
+
+Options:
+  -h, --help   this help
+  --version    the netns-kit version
+`;
+
 async function main(): Promise<void> {
+  // Runtimes never pass arguments (CNI is environment + stdin); a person typing --help gets usage.
+  const arg = process.argv[2];
+  if (arg === '--help' || arg === '-h') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (arg === '--version' || arg === '-V') {
+    // dist/bin/netns-kit-cni.js -> package.json two levels up
+    const pkg = JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    process.stdout.write(`netns-kit-cni ${pkg.version}\n`);
+    return;
+  }
   let stdin: string;
   try {
     stdin = await readStdin();

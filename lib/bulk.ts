@@ -97,7 +97,7 @@ export interface CreateManyOptions {
 }
 
 export interface BulkResult {
-  namespaces: Netns[];
+  namespaces: Netns<string>[];
   /** interface group of the host ends: pass it to deleteMany for a batched teardown */
   group: number;
 }

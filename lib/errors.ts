@@ -6,10 +6,10 @@
 import { constants } from 'node:os';
 import type { NativeFailure } from './native';
 
-const errnoNames = new Map<number, string>();
+const errnoNames = new Map<number, SystemErrorCode>();
 // Where Linux has two names for one number, the one networking people read in ip(8) output wins.
 const preferred = new Set(['EOPNOTSUPP', 'EAGAIN', 'EDEADLK']);
-for (const [name, value] of Object.entries(constants.errno)) {
+for (const [name, value] of Object.entries(constants.errno) as [SystemErrorCode, number][]) {
   if (!errnoNames.has(value) || preferred.has(name)) errnoNames.set(value, name);
 }
 
@@ -29,6 +29,19 @@ export type InputErrorCode =
   | 'ERR_NETNS_EXEC_FAILED'
   | 'ERR_NETNS_ABORTED';
 
+/**
+ * System error codes, as Node names errno values (`EEXIST`, `EPERM`, `EOPNOTSUPP`, ...): what the
+ * kernel or the system refused.
+ */
+export type SystemErrorCode = keyof typeof constants.errno;
+
+/**
+ * Every `code` a {@link NetnsError} can have: a system error code, an input error code (refused
+ * before anything reached the kernel), or `ERR_NETNS_ADDON` (the native addon could not be
+ * loaded: the message names the fix). The table with their meanings is in docs/errors.md.
+ */
+export type NetnsErrorCode = SystemErrorCode | InputErrorCode | 'ERR_NETNS_ADDON';
+
 export interface ErrorContext {
   netns?: string;
   ifname?: string;
@@ -38,8 +51,8 @@ export interface ErrorContext {
 
 export class NetnsError extends Error {
   override name = 'NetnsError';
-  /** EEXIST, ENOENT, EPERM, ... or ERR_NETNS_* */
-  readonly code: string;
+  /** EEXIST, ENOENT, EPERM, ... or ERR_NETNS_* (see {@link NetnsErrorCode}) */
+  readonly code: NetnsErrorCode;
   /** negative errno, as Node's fs reports it; undefined for input errors */
   readonly errno?: number;
   /** the operation that failed, e.g. "add link" or "create netns" */
@@ -51,7 +64,7 @@ export class NetnsError extends Error {
   /** further context: a path, the offending field, a hint */
   readonly detail?: string;
 
-  constructor(code: string, message: string, fields: Partial<Omit<NetnsError, 'code' | 'message' | 'name'>> = {}) {
+  constructor(code: NetnsErrorCode, message: string, fields: Partial<Omit<NetnsError, 'code' | 'message' | 'name'>> = {}) {
     super(message);
     this.code = code;
     Object.assign(this, fields);

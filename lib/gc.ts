@@ -3,12 +3,12 @@
  * them — never anything it did not create. Equivalent to: `netns-kit gc` (`--dry-run` lists).
  *
  * "Lost" means (lib/registry.ts has the markers):
- *  - a namespace created by plain `netns.create()` whose creating process has exited (or was
- *    killed) without deleting it — unless it was created with `persist: true`;
+ *  - a namespace created by `netns.create(name, { temporary: true })` whose creating process has
+ *    exited (or was killed) without deleting it (plain `netns.create()` persists, like `ip netns add`);
  *  - anything created by a topology whose `up` never completed: the `up` process died (or was
  *    killed) before finishing and before rolling back;
  *  - anything owned by a topology that no longer has a record (e.g. its record was removed).
- * Kept: namespaces created with `persist: true`; everything of a topology whose `up` completed,
+ * Kept: namespaces created by plain `netns.create()` (persistent); everything of a topology whose `up` completed,
  * until `down`; everything whose owner process is still running; and everything netns-kit did not
  * create (no marker, e.g. `ip netns add`), or that was replaced since by a same-named object of
  * somebody else (a different nsfs inode or interface index than the one recorded).

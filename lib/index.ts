@@ -22,7 +22,7 @@ export const netns = {
 };
 
 export { Netns, type CreateOptions, type DeleteOptions, type OpenTarget } from './netns';
-export { NetnsError, type InputErrorCode } from './errors';
+export { NetnsError, type InputErrorCode, type NetnsErrorCode, type SystemErrorCode } from './errors';
 export type { Link, LinkKind, AddLinkOptions, LinkChanges, VethPeerOptions, Links } from './links';
 export type { Address, AddressOptions, AddressFilter, Addresses } from './addresses';
 export type { Route, RouteSpec, RouteFilter, RouteScope, RouteType, Routes } from './routes';
@@ -64,6 +64,7 @@ export const topology = {
   status: topologyApi.status,
   // multi-host topologies (issue 16): simulated on one machine, or one host's part per machine
   loadAny: topologyApi.loadAny,
+  parseAny: topologyApi.parseAny,
   upMultiHost: topologyApi.upMultiHost,
   downMultiHost: topologyApi.downMultiHost,
   expandMultiHost: topologyApi.expandMultiHost,

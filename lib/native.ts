@@ -14,7 +14,7 @@
  * per environment, its threads are shared and stopped with the last environment (docs/embedding.md).
  */
 import path from 'node:path';
-import { nativeError } from './errors';
+import { NetnsError, nativeError } from './errors';
 
 /**
  * The fields of a native failure: errno (negative, as Node does), operation, strerror text, kernel
@@ -605,18 +605,98 @@ export interface NativeAddon {
   neighProxyList(ns: string): Promise<NativeNeigh[]>;
 }
 
-function load(): NativeAddon {
-  // NETNS_KIT_ADDON points at another build of the same addon (the sanitizer run uses it).
-  const file = process.env.NETNS_KIT_ADDON ?? path.resolve(__dirname, '..', '..', 'build', 'Release', 'netns_kit.node');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(file) as NativeAddon;
+/**
+ * What the prebuilt binary needs at run time: the shared libraries it links (libnl-3,
+ * libnl-route-3, libnftables), by soname prefix, and the runtime package that ships each.
+ * A dlopen failure names the first missing soname; the error then names the package to install.
+ */
+const RUNTIME_LIBRARIES: { soname: string; debian: string; fedora: string; alpine: string }[] = [
+  { soname: 'libnl-route-3.so', debian: 'libnl-route-3-200', fedora: 'libnl3', alpine: 'libnl3' },
+  { soname: 'libnl-3.so', debian: 'libnl-3-200', fedora: 'libnl3', alpine: 'libnl3' },
+  { soname: 'libnftables.so', debian: 'libnftables1', fedora: 'nftables', alpine: 'nftables' },
+];
+
+const RUNTIME_INSTALL = 'Debian/Ubuntu: apt-get install libnl-3-200 libnl-route-3-200 libnftables1; Fedora: dnf install libnl3 nftables; Alpine: apk add libnl3 nftables';
+const REBUILD =
+  '`npm rebuild netns-kit` compiles it for this system (needs a C++ toolchain, pkg-config and the -dev packages: ' +
+  'Debian/Ubuntu: libnl-3-dev libnl-route-3-dev libnftables-dev; Fedora: libnl3-devel nftables-devel; Alpine: libnl3-dev nftables-dev linux-headers)';
+
+/** The message of an ERR_NETNS_ADDON error: what failed, and the fix. Exported for the tests. */
+export function addonFailureMessage(file: string | undefined, cause: string): string {
+  const first = cause.split('\n')[0].replace(/\.$/, '');
+  const where = file ? ` (${file})` : '';
+  const missingLib = RUNTIME_LIBRARIES.find((l) => first.includes(l.soname) && /cannot open shared object/i.test(first));
+  if (missingLib) {
+    return (
+      `ERR_NETNS_ADDON: netns-kit cannot load its native addon${where}: the shared library ${missingLib.soname}* is missing. ` +
+      `Fix: install the runtime libraries (${RUNTIME_INSTALL}). Cause: ${first}`
+    );
+  }
+  return (
+    `ERR_NETNS_ADDON: netns-kit cannot load its native addon${where}: ${first}. ` +
+    'No prebuilt binary fits this system (prebuilds: linux-x64 glibc, Node-API 8) and none was compiled here ' +
+    '(install scripts skipped: --ignore-scripts, pnpm, npm without approval). ' +
+    `Fix: ${REBUILD}. The binary needs at run time: ${RUNTIME_INSTALL}.`
+  );
 }
 
-export const native: NativeAddon = load();
-native.setErrorFactory(nativeError);
+/**
+ * Finds and loads the addon: NETNS_KIT_ADDON if set (the sanitizer run points it at an
+ * instrumented build), else through node-gyp-build: a local compile in build/Release if there is
+ * one, else the prebuilt binary for this platform under prebuilds/. Any failure becomes one
+ * NetnsError ERR_NETNS_ADDON naming the fix, instead of a MODULE_NOT_FOUND or dlopen stack.
+ */
+function load(): NativeAddon {
+  const root = path.resolve(__dirname, '..', '..');
+  let file: string | undefined = process.env.NETNS_KIT_ADDON || undefined;
+  try {
+    if (!file) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const gypBuild = require('node-gyp-build') as { path(dir: string): string };
+      file = gypBuild.path(root);
+    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as NativeAddon;
+  } catch (e) {
+    const err = new NetnsError('ERR_NETNS_ADDON', addonFailureMessage(file, (e as Error)?.message ?? String(e)), {
+      syscall: 'load addon',
+      detail: file,
+    });
+    (err as Error & { cause?: unknown }).cause = e;
+    throw err;
+  }
+}
 
-// A cached netlink socket keeps its namespace alive. When another process (or `ip netns delete`)
-// removes a name, our idle socket would keep that namespace and its links around for as long as
-// this process lives, so every 2 s idle sockets of vanished names are closed. Unref'd: it never
-// keeps the process alive.
-setInterval(() => native.sweepSockets(), 2000).unref();
+let loaded: NativeAddon | undefined;
+
+/** Loads the addon on first use, so `require('netns-kit')` and `netns-kit --help` work without it. */
+export function loadNative(): NativeAddon {
+  if (loaded) return loaded;
+  loaded = load();
+  const addon = loaded;
+  // This environment's native failures become NetnsErrors natively (the factory is per environment).
+  addon.setErrorFactory(nativeError);
+  // A cached netlink socket keeps its namespace alive. When another process (or `ip netns delete`)
+  // removes a name, our idle socket would keep that namespace and its links around for as long as
+  // this process lives, so every 2 s idle sockets of vanished names are closed. Unref'd: it never
+  // keeps the process alive.
+  setInterval(() => addon.sweepSockets(), 2000).unref();
+  return addon;
+}
+
+/**
+ * The addon. Loaded lazily on first property access: a missing or unloadable binary throws
+ * NetnsError ERR_NETNS_ADDON from the first call that needs it (inside `call()` that is a
+ * rejection), never at import.
+ */
+export const native: NativeAddon = new Proxy({} as NativeAddon, {
+  // Every operation goes to the loaded addon object, so replacing a function (jest.spyOn in the
+  // tests) replaces it where the calls look it up.
+  get: (_target, prop) => Reflect.get(loadNative(), prop),
+  set: (_target, prop, value) => Reflect.set(loadNative(), prop, value),
+  has: (_target, prop) => Reflect.has(loadNative(), prop),
+  ownKeys: () => Reflect.ownKeys(loadNative()),
+  getOwnPropertyDescriptor: (_target, prop) => Reflect.getOwnPropertyDescriptor(loadNative(), prop),
+  defineProperty: (_target, prop, descriptor) => Reflect.defineProperty(loadNative(), prop, descriptor),
+  deleteProperty: (_target, prop) => Reflect.deleteProperty(loadNative(), prop),
+});

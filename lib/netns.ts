@@ -6,7 +6,7 @@
  */
 import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
-import { call, invalid, isNotFound, NetnsError } from './errors';
+import { call, invalid, isNotFound, NetnsError, type SystemErrorCode } from './errors';
 import { Addresses } from './addresses';
 import { Links } from './links';
 import { Neighbors } from './neighbors';
@@ -39,9 +39,16 @@ export interface CreateOptions {
   /** Further net.* sysctls written inside the namespace at creation, e.g. { 'net.ipv4.ip_forward': '1' }. */
   sysctls?: Record<string, string | number>;
   /**
-   * Keep the namespace when this process ends: `gc()` never collects it (it is recorded as
-   * persistent in the registry). Without it, a namespace whose creating process has died
-   * without deleting it counts as lost and `gc()` removes it. Default false.
+   * Opt into being collected: the namespace is recorded as this process's, and once this process
+   * has ended without deleting it, `gc()` (and `netns-kit gc`) removes it. For scratch namespaces
+   * of tests and scripts, usually together with `await using` (which deletes it at the end of the
+   * scope; `temporary` covers the crash in between). Default false: the namespace persists like
+   * one made by `ip netns add` (recorded as persistent; `gc()` never removes it).
+   */
+  temporary?: boolean;
+  /**
+   * @deprecated Namespaces persist by default since 0.2.0. `persist: false` is the same as
+   * `temporary: true`; `persist: true` is the default.
    */
   persist?: boolean;
 }
@@ -73,8 +80,11 @@ export interface NamespaceIdentity {
  * A handle made by {@link create} or {@link open} is bound to the namespace it was made for: when
  * its path later holds another namespace (deleted and re-created by another tool), every call
  * fails with `ESTALE` and nothing is done in the new one.
+ *
+ * `Name` is `string` for a namespace known by its /run/netns name (what `create`, `list` and
+ * `open(name)` return: `ns.name` needs no `!`), `undefined` for one opened by pid or `current()`.
  */
-export class Netns implements AsyncDisposable {
+export class Netns<Name extends string | undefined = string | undefined> implements AsyncDisposable {
   /** ip link / ip link add / ip link set / ip link del */
   readonly links: Links;
   /** ip address */
@@ -110,7 +120,7 @@ export class Netns implements AsyncDisposable {
    * @param owned true when this object created the namespace: disposing it deletes it
    * @param identity the namespace this handle is bound to (ESTALE when `path` holds another one)
    */
-  constructor(readonly name: string | undefined, readonly path: string, readonly owned = false, readonly identity?: NamespaceIdentity) {
+  constructor(readonly name: Name, readonly path: string, readonly owned = false, readonly identity?: NamespaceIdentity) {
     this.ref = identity ? `${path}\0${identity.dev}:${identity.ino}` : path;
     this.links = new Links(this);
     this.addresses = new Addresses(this);
@@ -327,15 +337,36 @@ function sysctlList(options: CreateOptions): Array<[string, string]> {
  * Creates a named namespace. Equivalent to: `ip netns add NAME`
  * Fails with EEXIST when the name is taken; a failure half-way leaves no file in /run/netns.
  *
- * The namespace is recorded in the registry (lib/registry.ts) before it is created, owned by this
- * process (or persistent with `persist: true`), so `gc()` can find it if this process dies
- * without deleting it.
+ * Like `ip netns add`, the namespace persists: it stays when this process ends, and `gc()` never
+ * removes it (it is recorded in the registry as persistent, so `netns-kit status` can say who
+ * made it). With `{ temporary: true }` it is recorded as this process's instead, before it is
+ * created, so `gc()` removes it once this process has died without deleting it.
+ *
+ * ```ts
+ * const red = await netns.create('red');                                   // stays, like ip netns add
+ * await using tmp = await netns.create('scratch', { temporary: true });    // deleted at scope end; gc collects it after a crash
+ * ```
  */
-export async function create(name: string, options: CreateOptions = {}): Promise<Netns> {
+export async function create(name: string, options: CreateOptions = {}): Promise<Netns<string>> {
   pathOf(name);
-  validate.knownKeys(validate.object(options, 'create options'), 'create options', ['loopbackUp', 'ipv6', 'sysctls', 'persist']);
+  validate.knownKeys(validate.object(options, 'create options'), 'create options', CREATE_OPTION_KEYS);
+  return createOwned(name, options, createOwner(options));
+}
+
+const CREATE_OPTION_KEYS = ['loopbackUp', 'ipv6', 'sysctls', 'temporary', 'persist'];
+
+/**
+ * Who a plain `create()` records as the owner: persistent by default, this process with
+ * `temporary: true` (or the deprecated `persist: false`). Contradicting both ways is refused.
+ */
+export function createOwner(options: Pick<CreateOptions, 'temporary' | 'persist'>): registry.Owner {
+  if (options.temporary !== undefined) validate.bool(options.temporary, 'temporary');
   if (options.persist !== undefined) validate.bool(options.persist, 'persist');
-  return createOwned(name, options, options.persist ? { persist: true } : registry.processOwner());
+  if (options.temporary !== undefined && options.persist !== undefined && options.temporary === options.persist) {
+    throw invalid('ERR_NETNS_INVALID_ARG', `create options: temporary: ${options.temporary} contradicts persist: ${options.persist} (persist is deprecated: use temporary alone)`);
+  }
+  const temporary = options.temporary ?? (options.persist === false);
+  return temporary ? registry.processOwner() : { persist: true };
 }
 
 /**
@@ -354,9 +385,9 @@ export async function reclaimStaleEntry(name: string, p: string, owner: registry
 }
 
 /** create() with an explicit registry owner (the topology planner passes `{ topology: NAME }`). */
-export async function createOwned(name: string, options: CreateOptions, owner: registry.Owner): Promise<Netns> {
+export async function createOwned(name: string, options: CreateOptions, owner: registry.Owner): Promise<Netns<string>> {
   const p = pathOf(name);
-  validate.knownKeys(validate.object(options, 'create options'), 'create options', ['loopbackUp', 'ipv6', 'sysctls', 'persist']);
+  validate.knownKeys(validate.object(options, 'create options'), 'create options', CREATE_OPTION_KEYS);
   const sysctls = sysctlList(options);
   // A live namespace of that name keeps its marker (whoever made it): the create below fails with
   // EEXIST. Otherwise a marker left there is stale and is replaced by ours.
@@ -387,6 +418,9 @@ export async function createOwned(name: string, options: CreateOptions, owner: r
  * Opens an existing namespace: a /run/netns name (made by us or by `ip netns add`), a namespace
  * file path, or a process id. Equivalent to: `ip netns exec NAME ...` / `nsenter --net=PATH`
  */
+export async function open(name: string): Promise<Netns<string>>;
+export async function open(target: { pid: number }): Promise<Netns<undefined>>;
+export async function open(target: OpenTarget): Promise<Netns>;
 export async function open(target: OpenTarget): Promise<Netns> {
   let name: string | undefined;
   let p: string;
@@ -423,7 +457,7 @@ async function assertNamespaceFile(p: string, label: string): Promise<void> {
     type = (await fs.statfs(p)).type;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new NetnsError(err.code ?? 'EIO', `${err.code}: no such namespace, open netns ${p}`, { errno: err.errno, syscall: 'open netns', netns: label });
+    throw new NetnsError((err.code ?? 'EIO') as SystemErrorCode, `${err.code}: no such namespace, open netns ${p}`, { errno: err.errno, syscall: 'open netns', netns: label });
   }
   if (Number(type) !== NSFS_MAGIC) {
     throw new NetnsError('ENOENT', `ENOENT: not a network namespace, open netns ${p}`, { errno: -2, syscall: 'open netns', netns: label });
@@ -431,12 +465,12 @@ async function assertNamespaceFile(p: string, label: string): Promise<void> {
 }
 
 /** The namespace this process runs in (the machine's own, usually): handle with care. */
-export function current(): Netns {
+export function current(): Netns<undefined> {
   return new Netns(undefined, `/proc/${process.pid}/ns/net`, false);
 }
 
 /** Named namespaces in /run/netns, ours and iproute2's. Equivalent to: `ip netns list` */
-export async function list(): Promise<Netns[]> {
+export async function list(): Promise<Netns<string>[]> {
   let names: string[];
   try {
     names = await fs.readdir(RUN_DIR);

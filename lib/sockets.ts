@@ -13,7 +13,7 @@
 import dgram from 'node:dgram';
 import { closeSync } from 'node:fs';
 import net, { type AddressInfo, type LookupFunction } from 'node:net';
-import { call, fromNative, invalid, NetnsError } from './errors';
+import { call, fromNative, invalid, NetnsError, type NetnsErrorCode } from './errors';
 import { describe, familyOf, type Family } from './ip';
 import { native, type NativeEndpoint, type NativeSocketSpec } from './native';
 import * as validate from './validate';
@@ -332,7 +332,7 @@ export async function listen(target: SocketTarget, server: net.Server, options: 
   await new Promise<void>((ok, fail) => {
     const onError = (e: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
-      fail(new NetnsError(e.code ?? 'EIO', `${e.code ?? 'EIO'}: ${e.message}, listen ${where} (netns ${target.label})`, { errno: e.errno, syscall: 'listen', netns: target.label }));
+      fail(new NetnsError((e.code ?? 'EIO') as NetnsErrorCode, `${e.code ?? 'EIO'}: ${e.message}, listen ${where} (netns ${target.label})`, { errno: e.errno, syscall: 'listen', netns: target.label }));
     };
     const onListening = () => {
       server.off('error', onError);

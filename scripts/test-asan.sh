@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/netns-kit-asan.XXXXXX)
 chmod 755 "$work"  # the permission tests load the addon as an unprivileged user
 trap '[ -n "${KEEP_ASAN:-}" ] || rm -rf "$work"' EXIT
-cp -r "$root/binding.gyp" "$root/native" "$root/package.json" "$work/"
+cp -r "$root/binding.gyp" "$root/native" "$root/package.json" "$root/scripts" "$work/"
 ln -s "$root/node_modules" "$work/node_modules"
 (cd "$work" && CXXFLAGS="-fsanitize=address -fno-omit-frame-pointer -g -O1" LDFLAGS="-fsanitize=address" npm run install --silent >/dev/null)
 cat > "$work/lsan.supp" <<'SUPP'

@@ -1,8 +1,8 @@
 // gc: a process creating namespaces is SIGKILLed (one of them half-way through a topology up);
 // gc removes exactly its leftovers and leaves alone what netns-kit did not create, what was
 // persisted, what belongs to a completed topology and what belongs to a living process.
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { bulk, gc, netns, topology, type Topology } from '../lib/index';
@@ -13,6 +13,21 @@ const sb = new Sandbox();
 // Only this file's objects: other test files (the crash tests) run gc concurrently on theirs.
 const MINE = `nkt-${RUN}-gc`;
 afterEach(() => sb.cleanup());
+
+/**
+ * `ip netns del NAME; ip netns add NAME`, with the old namespace held open meanwhile: the kernel
+ * reuses a freed namespace's inode number at once, and a new namespace with the old one's inode
+ * would be indistinguishable from it (the case gc cannot and need not tell apart).
+ */
+function replaceNamespace(name: string): void {
+  const old = openSync(`/run/netns/${name}`, 'r');
+  try {
+    execFileSync('ip', ['netns', 'del', name]);
+    execFileSync('ip', ['netns', 'add', name]);
+  } finally {
+    closeSync(old);
+  }
+}
 
 function runChild(orders: object): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -103,8 +118,7 @@ test('namespaces of bulk.createMany: collected once their process died (one set 
     expect(sets()).toHaveLength(2);
     for (const n of made) expect(existsSync(path.join(registryDir(), 'netns', n))).toBe(false);
     // A same-named namespace made by somebody else after the owner died is not collected.
-    execFileSync('ip', ['netns', 'del', made[7]]);
-    execFileSync('ip', ['netns', 'add', made[7]]);
+    replaceNamespace(made[7]);
 
     const report = await gc({ prefix: MINE });
     expect(report.errors).toEqual([]);
@@ -118,7 +132,7 @@ test('namespaces of bulk.createMany: collected once their process died (one set 
     await bulk.deleteMany(kept);
     expect(sets()).toEqual([]);
   } finally {
-    execFileSync('ip', ['netns', 'del', made[7]]);
+    spawnSync('ip', ['netns', 'del', made[7]]);
     await bulk.deleteMany(kept, { missingOk: true });
     await topology.down(done);
     for (const n of (await netns.list()).map((x) => x.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcp4`))) await netns.delete(n);
@@ -131,15 +145,14 @@ test('a namespace replaced by somebody else after its owner died is not collecte
   await runChild({ plain: [name], persist: nsName('gcp2'), done, interrupted: { name: `nkt-${RUN}-gci${randomBytes(2).toString('hex')}`, namespaces: [{ name: nsName('gcx') }] }, stopAt: 1 });
   const leftovers = [name, ...(await netns.list()).map((n) => n.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcx`))];
   // Replace the child's namespace by one of our own making (same name, other inode).
-  execFileSync('ip', ['netns', 'del', name]);
-  execFileSync('ip', ['netns', 'add', name]);
+  replaceNamespace(name);
   try {
     const r = await gc({ prefix: MINE });
     expect(r.namespaces).not.toContain(name);
     expect((await netns.list()).map((n) => n.name)).toContain(name);
     for (const n of leftovers.slice(1)) expect(r.namespaces).toContain(n);
   } finally {
-    execFileSync('ip', ['netns', 'del', name]);
+    spawnSync('ip', ['netns', 'del', name]);
     await topology.down(done);
     const persisted = (await netns.list()).map((n) => n.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcp2`));
     for (const n of persisted) await netns.delete(n);

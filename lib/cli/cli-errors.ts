@@ -70,6 +70,7 @@ const HINTS: Record<string, string> = {
   ERR_NETNS_INVALID_PORT: 'ports are integers from 1 to 65535',
   ERR_NETNS_CONFLICT: 'it overlaps something that is already there',
   ERR_NETNS_EXEC_FAILED: 'the command ran but exited non-zero; its output is shown above',
+  ENOSPC: 'a kernel or file system limit was reached (for example inotify watches or the netns count)',
   ERR_NETNS_CHECK_FAILED: 'run with --keep to leave the network up and look at it, then `netns-kit demo --clean`',
 };
 
@@ -85,7 +86,7 @@ export function exitCodeFor(e: unknown): number {
   const code = errorCode(e);
   if (code === 'EPERM' || code === 'EACCES') return EXIT.PERMISSION;
   if (code === 'ERR_NETNS_ABORTED') return EXIT.INTERRUPTED;
-  if (code?.startsWith('ERR_NETNS_') && code !== 'ERR_NETNS_EXEC_FAILED' && code !== 'ERR_NETNS_CHECK_FAILED') return EXIT.INVALID;
+  if (code?.startsWith('ERR_NETNS_') && code !== 'ERR_NETNS_EXEC_FAILED' && code !== 'ERR_NETNS_CHECK_FAILED' && code !== 'ERR_NETNS_ADDON') return EXIT.INVALID;
   return EXIT.FAILED;
 }
 
@@ -111,6 +112,11 @@ export function formatError(e: unknown, command: string | undefined): string {
   }
   const err = e instanceof Error ? e : new Error(String(e));
   const code = errorCode(err);
+  // A file with several errors: one per line, as validation listed them (up to 20).
+  if (code === 'ERR_NETNS_INVALID_TOPOLOGY' && /\d+ errors[^\n]*:\n {2}/.test(err.message)) {
+    const text = err.message.trim().startsWith(code) ? err.message.trim() : `${code}: ${err.message.trim()}`;
+    return `${prefix}${text}\nhint: ${HINTS[code]}`;
+  }
   let message = err.message.replace(/\s*\n\s*/g, ' | ').trim();
   // Kernel errors already start with their code ("EEXIST: file exists, ..."); input errors do not.
   if (code && !message.startsWith(`${code}:`) && !message.startsWith(code)) message = `${code}: ${message}`;

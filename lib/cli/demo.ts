@@ -13,6 +13,7 @@ import * as validate from '../validate';
 import { expectPositionals, parseArgs } from './args';
 import type { Command, Context } from './command';
 import { CheckFailed, EXIT, Interrupted } from './cli-errors';
+import { requireNetworkPrivileges } from '../privileges';
 import { demoNatSteps } from './demo-nat';
 import { killAllIn } from './ns-processes';
 import { duration } from './output';
@@ -103,7 +104,7 @@ export class Demo {
         commands: [...lan.map((r) => `ip netns add ${n[r]}`), `(and ${n.host} playing this machine, ${n.internet} playing the internet)`],
         run: async (t) => {
           const created = await Promise.allSettled(
-            ROLES.map((r) => netns.create(n[r], { loopbackUp: r === 'host' || r === 'internet', persist: this.keep }).then((ns) => (this.ns[r] = ns))),
+            ROLES.map((r) => netns.create(n[r], { loopbackUp: r === 'host' || r === 'internet', temporary: !this.keep }).then((ns) => (this.ns[r] = ns))),
           );
           const failed = created.find((c): c is PromiseRejectedResult => c.status === 'rejected');
           if (failed) throw failed.reason;
@@ -377,6 +378,7 @@ Namespaces are named PREFIX-red, PREFIX-blue, ... with PREFIX = nkdemo-XXXX (ran
     }
     expectPositionals(a, 0, 0, '', this.name);
     const prefix = checkPrefix((a.options.prefix as string | undefined) ?? `${DEFAULT_PREFIX}-${randomBytes(2).toString('hex')}`);
+    requireNetworkPrivileges('netns-kit demo');
     const taken = await demoNamespaces(prefix);
     if (taken.length) throw new CheckFailed(`namespaces with prefix ${prefix} exist already (${taken.join(' ')}); pick another --prefix or run \`netns-kit demo --clean ${prefix}\``);
     const keep = a.options.keep === true;
@@ -404,7 +406,8 @@ async function runDemo(demo: Demo, ctx: Context, keep: boolean): Promise<number>
       try {
         lines = await step.run({ made: () => (t1 = performance.now()) });
       } catch (e) {
-        if (e instanceof CheckFailed) out.write(`       ✗ ${e.message}\n`);
+        // After Ctrl-C a failed check only says the interrupt killed its helpers: no ✗ for it.
+        if (e instanceof CheckFailed && !ctx.signal.aborted) out.write(`       ✗ ${e.message}\n`);
         throw e;
       }
       const t2 = performance.now();

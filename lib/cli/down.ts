@@ -1,6 +1,7 @@
 /** `netns-kit down FILE`: removes exactly what a topology created, and nothing else. */
 import { performance } from 'node:perf_hooks';
 import { topology, type Progress } from '../index';
+import { loadAnyTopologyArg } from './topology-file';
 import { expectPositionals, parseArgs } from './args';
 import type { Command } from './command';
 import { EXIT, UsageError } from './cli-errors';
@@ -9,7 +10,7 @@ import { duration, printJson, ProgressReporter } from './output';
 export const downCommand: Command = {
   name: 'down',
   summary: 'Remove what a topology file created (namespaces, links, NAT tables), and nothing else.',
-  usage: ['down FILE [--wait] [--json]', 'down FILE --host NAME [--wait] [--json]'],
+  usage: ['down FILE [--wait] [--json]', 'down FILE --host NAME [--wait] [--json]', 'down - [--wait] [--json]   (the topology on stdin)'],
   description: `
 Deletes the namespaces the topology created (their links, bridges and NAT rules go with them), and in
 namespaces it does not own (\`existing: true\`) only the links and NAT table it added. Namespaces of
@@ -27,7 +28,7 @@ topology, --host NAME removes only that host's part (its own namespace stays).`,
   async run(argv, ctx) {
     const a = parseArgs(argv, this.options, this.name);
     expectPositionals(a, 1, 1, 'topology FILE', this.name);
-    const file = await topology.loadAny(a.positionals[0]);
+    const file = await loadAnyTopologyArg(a.positionals[0]);
     const host = typeof a.options.host === 'string' ? a.options.host : undefined;
     if (host !== undefined && !('multiHost' in file)) throw new UsageError(`--host needs a multi-host topology (with "hosts"); ${a.positionals[0]} has none`, this.name);
     const t = 'multiHost' in file ? file.multiHost : file.topology;

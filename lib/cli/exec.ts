@@ -4,6 +4,16 @@ import { netns } from '../index';
 import { parseArgs } from './args';
 import type { Command } from './command';
 import { UsageError } from './cli-errors';
+import { NetnsError } from '../errors';
+import { requireNetworkPrivileges } from '../privileges';
+
+/** exec enters the namespace through nsenter(1): without it, say so (not "no such namespace"). */
+function nsenterMissing(): NetnsError {
+  return new NetnsError('ENOENT', 'ENOENT: nsenter not found in PATH, spawn nsenter: netns-kit exec runs the command through nsenter(1); install util-linux (Debian/Ubuntu/Fedora: util-linux; Alpine: util-linux-misc)', {
+    errno: -2,
+    syscall: 'spawn nsenter',
+  });
+}
 
 export const execCommand: Command = {
   name: 'exec',
@@ -21,6 +31,7 @@ signal gives 128 + the signal number, as a shell reports it. Everything after NA
     const a = parseArgs(argv, this.options, this.name, 1);
     if (a.positionals.length === 0) throw new UsageError('missing namespace NAME', this.name);
     if (a.rest.length === 0) throw new UsageError('missing COMMAND after the namespace name', this.name);
+    requireNetworkPrivileges('netns-kit exec');
     const ns = await netns.open(a.positionals[0]);
     const [cmd, ...args] = a.rest;
     const child = ns.spawn(cmd, args, { stdio: 'inherit' });
@@ -31,7 +42,7 @@ signal gives 128 + the signal number, as a shell reports it. Everything after NA
     process.on('SIGINT', ignore).on('SIGTERM', forward).on('SIGHUP', forward);
     try {
       return await new Promise<number>((resolve, reject) => {
-        child.on('error', reject);
+        child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' && e.path === 'nsenter' ? nsenterMissing() : e));
         child.on('close', (code, signal) => {
           if (signal) resolve(128 + (constants.signals[signal] ?? 0));
           else resolve(code ?? 1);

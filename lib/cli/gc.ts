@@ -10,10 +10,10 @@ export const gcCommand: Command = {
   summary: 'Remove namespaces, links and NAT tables netns-kit created and lost track of.',
   usage: ['gc [--dry-run] [--json]'],
   description: `
-netns-kit records what it creates under /run/netns-kit. gc removes what was lost: namespaces whose
-creating process died without deleting them, and everything of a topology whose \`up\` was killed
-half-way. It keeps what is still owned (a running process, a completed topology, \`persist\`, a kept
-demo) and never touches anything it did not create (\`ip netns add\`, Docker, ...). --dry-run only
+netns-kit records what it creates under /run/netns-kit. gc removes what was lost: temporary
+namespaces (\`netns.create(name, { temporary: true })\`) whose creating process died without deleting them, and everything of a topology whose \`up\` was killed
+half-way. It keeps what is still owned (a running process, a completed topology, a persistent namespace
+— plain \`netns.create()\`, like \`ip netns add\` —, a kept demo) and never touches anything it did not create (\`ip netns add\`, Docker, ...). --dry-run only
 lists what would go.`,
   options: [
     { name: 'dry-run', short: 'n', type: 'boolean', description: 'only list what would be removed' },

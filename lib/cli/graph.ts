@@ -2,6 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../errors';
+import { requireNetworkPrivileges } from '../privileges';
 import { expectPositionals, parseArgs } from './args';
 import type { Command } from './command';
 import { EXIT, UsageError } from './cli-errors';
@@ -51,6 +52,7 @@ the drawing goes to stdout.`,
     const out = a.options.output as string | undefined;
     if (file && a.options.match !== undefined) throw new UsageError('--match selects live namespaces; it cannot be used with FILE', this.name);
     const format = formatFor(a.options.format as string | undefined, out);
+    if (!file) requireNetworkPrivileges('netns-kit graph');
     const { model, title } = file
       ? await topologyModel(file)
       : { model: await liveModel((a.options.match as string | undefined) ?? ''), title: `live network namespaces${a.options.match ? ` ${a.options.match}*` : ''}` };

@@ -1,8 +1,9 @@
 /** `netns-kit list`: the named namespaces with their links and addresses (`ip netns list` + `ip -br addr`). */
-import { netns, type Netns } from '../index';
+import { netns, NetnsError, type Netns } from '../index';
 import { expectPositionals, parseArgs } from './args';
 import type { Command } from './command';
 import { EXIT } from './cli-errors';
+import { requireNetworkPrivileges } from '../privileges';
 import { printJson, table } from './output';
 
 export interface NamespaceSummary {
@@ -11,14 +12,16 @@ export interface NamespaceSummary {
   addresses: string[];
   /** set when the namespace could not be read (e.g. a stale /run/netns entry) */
   error?: string;
+  /** the error's code (EPERM makes the whole command fail) */
+  errorCode?: string;
 }
 
 /** Reads one namespace; never throws, so one broken entry does not hide the others. */
-export async function summarize(ns: Netns): Promise<NamespaceSummary> {
+export async function summarize(ns: Netns<string>): Promise<NamespaceSummary> {
   try {
     const [links, addrs] = await Promise.all([ns.links.list(), ns.addresses.list()]);
     return {
-      name: ns.name!,
+      name: ns.name,
       links: links.map((l) => ({
         name: l.name,
         kind: l.kind,
@@ -29,7 +32,8 @@ export async function summarize(ns: Netns): Promise<NamespaceSummary> {
       addresses: addrs.filter((a) => a.scope !== 'host' && a.scope !== 'link').map((a) => `${a.cidr} ${a.dev}`),
     };
   } catch (e) {
-    return { name: ns.name!, links: [], addresses: [], error: (e as Error).message };
+    const code = (e as { code?: unknown }).code;
+    return { name: ns.name, links: [], addresses: [], error: (e as Error).message, ...(typeof code === 'string' ? { errorCode: code } : {}) };
   } finally {
     ns.release(); // one socket per namespace would add up to thousands of fds on a big host
   }
@@ -64,9 +68,14 @@ Shows every namespace under /run/netns (netns-kit's and those made with \`ip net
   async run(argv, ctx) {
     const a = parseArgs(argv, this.options, this.name);
     expectPositionals(a, 0, 0, '', this.name);
+    // Reading a namespace's links needs the same privileges as changing them: without them every
+    // row would only say EPERM, so the command fails as a whole (exit 5) like every other command.
+    requireNetworkPrivileges('netns-kit list');
     const prefix = (a.options.match as string | undefined) ?? '';
-    const all = (await netns.list()).filter((n) => n.name!.startsWith(prefix));
+    const all = (await netns.list()).filter((n) => n.name.startsWith(prefix));
     const summaries = await mapLimit(all, 16, summarize);
+    const denied = summaries.find((s) => s.errorCode === 'EPERM' || s.errorCode === 'EACCES');
+    if (denied) throw new NetnsError(denied.errorCode as 'EPERM', `${denied.error} (netns ${denied.name})`, { netns: denied.name, syscall: 'list' });
     if (a.options.json) {
       printJson(ctx.io, summaries);
       return EXIT.OK;

@@ -97,7 +97,16 @@ async function runWithSignals(command: Command, args: string[], io: Io): Promise
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal).on('SIGHUP', onSignal);
   try {
     const ctx: Context = { io, signal: controller.signal };
-    const code = await command.run(args, ctx);
+    let code: number;
+    try {
+      code = await command.run(args, ctx);
+    } catch (e) {
+      // Ctrl-C reaches the whole process group: the helpers a command started (the demo's servers,
+      // ping) die of it too, and the step that used them fails. That failure is the interrupt's
+      // consequence, not a finding: report the interrupt (exit 130), never a false check failure.
+      if (controller.signal.aborted && !(e instanceof UsageError)) throw controller.signal.reason;
+      throw e;
+    }
     if (controller.signal.aborted && !ctx.signalEndsNormally) throw controller.signal.reason;
     return code;
   } finally {

@@ -38,19 +38,29 @@ export interface Progress {
 }
 
 /**
- * Shows `onProgress` reports. On a terminal: one line redrawn in place,
- * `[##########..........]  12/40  add link veth-red`. Elsewhere: a plain line per report, at most
- * about 20 for a long run (every 5 %) plus the last, so a CI log of 1000 namespaces stays short.
+ * A terminal that can redraw a line in place: a TTY whose TERM is not `dumb`, outside CI (CI logs
+ * keep every carriage-return redraw as a line of its own).
+ */
+export function capableTerminal(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  return stream.isTTY === true && env.TERM !== 'dumb' && !env.CI;
+}
+
+/**
+ * Shows `onProgress` reports, on a capable terminal only: one line redrawn in place,
+ * `[##########..........]  12/40  add link veth-red`. Elsewhere (a pipe, a file, TERM=dumb, CI)
+ * nothing: the command's result line says what happened, and logs stay clean.
  */
 export class ProgressReporter {
-  private lastPrinted = -1;
   private drawn = false;
+  private readonly tty: boolean;
 
   constructor(
     private readonly stream: Io['stderr'],
     private readonly verb: string,
-    private readonly tty = stream.isTTY === true,
-  ) {}
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.tty = capableTerminal(stream, env);
+  }
 
   update(p: Progress): void {
     if (this.tty) {
@@ -63,12 +73,6 @@ export class ProgressReporter {
       if (line.length > width - 1) line = line.slice(0, width - 2) + '…';
       this.stream.write(`\r\x1b[2K${line}`);
       this.drawn = true;
-      return;
-    }
-    const every = Math.max(1, Math.floor(p.total / 20));
-    if (p.done === p.total || p.done - this.lastPrinted >= every || this.lastPrinted < 0) {
-      this.stream.write(`${this.verb} ${p.done}/${p.total} ${p.step}\n`);
-      this.lastPrinted = p.done;
     }
   }
 

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { netns, topology, type TopologyStatus } from '../index';
 import { Netns, RUN_DIR } from '../netns';
 import { liveStatus } from '../topology/status';
+import { requireNetworkPrivileges } from '../privileges';
+import { loadTopologyArg } from './topology-file';
 import { resolve } from '../topology/validate';
 import type { NetworkWatch } from '../watch';
 import { expectPositionals, parseArgs } from './args';
@@ -87,7 +89,7 @@ export function printStatus(io: Io, st: TopologyStatus): void {
 export const statusCommand: Command = {
   name: 'status',
   summary: 'Show namespaces, links, addresses, routes, NAT and firewall rules, and whether they match a topology file.',
-  usage: ['status [FILE] [--json]', 'status --match PREFIX [--json]'],
+  usage: ['status [FILE|-] [--json]', 'status --match PREFIX [--json]'],
   description: `
 With FILE: the topology's namespaces as they are live, as tables, and whether they match the file
 (exit code 0) or not (exit code 4, with each difference: what \`up\` would still do, what conflicts).
@@ -105,7 +107,8 @@ Equivalent to: \`ip -n NS link\`, \`ip -n NS addr\`, \`ip -n NS route\`, \`nft l
     expectPositionals(a, 0, 1, 'FILE', this.name);
     const file = a.positionals[0];
     if (file && a.options.match !== undefined) throw new UsageError('--match selects live namespaces; it cannot be used with FILE', this.name);
-    const t = file ? await topology.load(file) : undefined;
+    if (!file) requireNetworkPrivileges('netns-kit status');
+    const t = file ? await loadTopologyArg(file) : undefined;
     const prefix = a.options.match as string | undefined;
     const show = async (): Promise<{ code: number; names: string[] }> => {
       const st = t ? await topology.status(t) : await liveStatus(prefix === undefined ? undefined : (n) => n.startsWith(prefix));

@@ -1,6 +1,7 @@
 /** `netns-kit up FILE`: creates what a topology file describes (what already matches is left alone). */
 import { performance } from 'node:perf_hooks';
 import { topology, type Progress } from '../index';
+import { loadAnyTopologyArg } from './topology-file';
 import { expectPositionals, parseArgs } from './args';
 import type { Command } from './command';
 import { EXIT, UsageError } from './cli-errors';
@@ -9,7 +10,7 @@ import { duration, printJson, ProgressReporter } from './output';
 export const upCommand: Command = {
   name: 'up',
   summary: 'Create the namespaces, bridges, veth links, addresses, routes and NAT rules of a topology file.',
-  usage: ['up FILE [--json]', 'up FILE --host NAME [--json]'],
+  usage: ['up FILE [--json]', 'up FILE --host NAME [--json]', 'up - [--json]   (the topology on stdin, JSON or YAML)'],
   description: `
 Reads FILE (.json, .yaml or .yml; the schema is in docs/topology.md), validates it completely before
 touching anything, and creates what is missing; what already matches is left alone, so running it
@@ -23,11 +24,11 @@ on a real machine \`ip netns attach NAME 1\` names the machine's own).`,
     { name: 'json', type: 'boolean', description: 'print the result as JSON on stdout' },
     { name: 'host', type: 'string', value: 'NAME', description: "multi-host topology: apply this host's part only" },
   ],
-  examples: ['sudo netns-kit up lab.yaml', 'sudo netns-kit up lab.json --json | jq .changes', 'sudo netns-kit up lab.yaml && sudo netns-kit status lab.yaml'],
+  examples: ['sudo netns-kit up lab.yaml', 'generate-lab | sudo netns-kit up -', 'sudo netns-kit up lab.json --json | jq .changes', 'sudo netns-kit up lab.yaml && sudo netns-kit status lab.yaml'],
   async run(argv, ctx) {
     const a = parseArgs(argv, this.options, this.name);
     expectPositionals(a, 1, 1, 'topology FILE', this.name);
-    const file = await topology.loadAny(a.positionals[0]);
+    const file = await loadAnyTopologyArg(a.positionals[0]);
     const host = typeof a.options.host === 'string' ? a.options.host : undefined;
     if (host !== undefined && !('multiHost' in file)) throw new UsageError(`--host needs a multi-host topology (with "hosts"); ${a.positionals[0]} has none`, this.name);
     const progress = new ProgressReporter(ctx.io.stderr, 'up');

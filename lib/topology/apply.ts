@@ -2,7 +2,7 @@
  * `up` and `down`: run a plan (plan.ts) phase by phase with bounded concurrency; on a failure or
  * an abort, undo everything this call created, newest first, and report which step failed and why.
  */
-import { invalid, NetnsError } from '../errors';
+import { invalid, NetnsError, type NetnsErrorCode } from '../errors';
 import { requireNetworkPrivileges } from '../privileges';
 import { list as listNamespaces, type Netns } from '../netns';
 import { createManyOwned, deleteMany, watchCleanup, type BulkNamespace } from '../bulk';
@@ -48,7 +48,7 @@ export interface TopologyHandle {
   /** every namespace of the topology (templates expanded) */
   namespaces: string[];
   /** a declared namespace by name */
-  netns(name: string): Netns;
+  netns(name: string): Netns<string>;
   down(options?: DownOptions): Promise<DownResult>;
   status(): Promise<TopologyStatus>;
 }
@@ -74,7 +74,7 @@ export class TopologyError extends NetnsError {
   readonly rolledBack: number;
   /** undo steps that failed themselves (what is left behind; `gc()` collects it after this process exits) */
   readonly rollbackErrors: Error[];
-  constructor(code: string, message: string, step: string, cause: unknown, rolledBack: number, rollbackErrors: Error[]) {
+  constructor(code: NetnsErrorCode, message: string, step: string, cause: unknown, rolledBack: number, rollbackErrors: Error[]) {
     const c = cause instanceof NetnsError ? cause : undefined;
     super(code, message, { errno: c?.errno, syscall: c?.syscall, netns: c?.netns, ifname: c?.ifname, extack: c?.extack, detail: step });
     this.step = step;
@@ -316,7 +316,7 @@ function handleFor(t: Topology, r: ResolvedTopology, changes: string[]): Topolog
     topology: t,
     changes,
     namespaces: names,
-    netns(name: string): Netns {
+    netns(name: string): Netns<string> {
       if (!declared.has(name)) throw invalid('ERR_NETNS_INVALID_ARG', `topology "${r.name}" has no namespace "${name}"`);
       return nsObject(name);
     },

@@ -11,7 +11,7 @@
  */
 export * from './schema';
 export { validate, natTableName, LINUX_BRIDGE_MAX_PORTS } from './validate';
-export { load, loadAny, parse } from './load';
+export { load, loadAny, parse, parseAny } from './load';
 export {
   upMultiHost,
   downMultiHost,

@@ -44,6 +44,11 @@ export async function load(file: string): Promise<Topology> {
  */
 export async function loadAny(file: string): Promise<{ multiHost: MultiHostTopology } | { topology: Topology }> {
   const { text, format } = await read(file);
+  return parseAny(text, format, file);
+}
+
+/** Parses topology text that may be a multi-host topology or an ordinary one (see loadAny). */
+export function parseAny(text: string, format: 'json' | 'yaml', file = '(text)'): { multiHost: MultiHostTopology } | { topology: Topology } {
   const value = parseValue(text, format, file);
   if (isMultiHost(value)) return { multiHost: checked(value, file, validateMultiHost) };
   return { topology: checked(value, file, validate) };

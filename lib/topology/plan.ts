@@ -94,7 +94,7 @@ interface Seen {
   firewall?: FirewallState;
 }
 
-export function nsObject(name: string): Netns {
+export function nsObject(name: string): Netns<string> {
   return new Netns(name, `${RUN_DIR}/${name}`, false);
 }
 

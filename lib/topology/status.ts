@@ -3,7 +3,9 @@ import type { Address } from '../addresses';
 import { peerNamespaceNames, toLink, type Link } from '../links';
 import { call, isNotFound } from '../errors';
 import { native } from '../native';
-import { RUN_DIR, list as listNamespaces } from '../netns';
+import { RUN_DIR, list as listNamespaces, type Netns } from '../netns';
+import { Nat } from '../nat';
+import type { NatRule } from '../nat-rules';
 import * as registry from '../registry';
 import type { Route } from '../routes';
 import type { LinkShape } from '../shape';
@@ -104,6 +106,18 @@ async function live(name: string, present: Set<string>, table: string | undefine
   return st;
 }
 
+/** The rules of every netns-kit NAT table in `ns` (`nft list tables inet` + each table). */
+async function allNatRules(ns: Netns): Promise<NatRule[]> {
+  try {
+    const tables = await Nat.ownedTables(ns);
+    const lists = await Promise.all(tables.map((t) => ns.natTable(t).list()));
+    return lists.flat();
+  } catch (e) {
+    if (isNotFound(e)) return []; // deleted meanwhile
+    throw e;
+  }
+}
+
 /**
  * Live namespaces in /run/netns (those `only` accepts, default all) with their links, addresses and
  * routes: `status()` without a topology. `netns-kit status --match PREFIX` passes a filter, so a
@@ -114,7 +128,11 @@ export async function liveStatus(only: (name: string) => boolean = () => true): 
   const names = [...present].filter(only).sort();
   const byName = new Map<string, NamespaceStatus>();
   await pool(names, 8, async (n) => {
-    byName.set(n, await live(n, present, undefined, undefined, 'owned'));
+    const st = await live(n, present, undefined, undefined, 'owned');
+    // Without a topology file, which tables hold NAT rules is not known: every netns-kit NAT table
+    // in the namespace (the default `inet netns_kit`, a topology's `inet nk_NAME`, ...) is listed.
+    if (st.exists) st.nat = await allNatRules(nsObject(n));
+    byName.set(n, st);
   });
   return { namespaces: names.map((n) => byName.get(n)!) };
 }

@@ -95,7 +95,36 @@ function fail(path: string, message: string): never {
   throw invalid('ERR_NETNS_INVALID_TOPOLOGY', `${path}: ${message}`, { detail: path });
 }
 
-/** Runs a validator from lib/validate or lib/ip and re-labels its error with the path. */
+/** How many errors one ERR_NETNS_INVALID_TOPOLOGY reports (the rest are counted). */
+export const MAX_REPORTED_ERRORS = 20;
+
+/**
+ * Collects the errors of independent parts of a file (each namespace, bridge, link, template), so
+ * one run reports all of them instead of the first; `check()` throws them together at the end of
+ * a phase. Later phases cross-reference earlier ones, so they run only once those were clean.
+ */
+class Collector {
+  readonly errors: NetnsError[] = [];
+
+  run(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (!(e instanceof NetnsError && e.code === 'ERR_NETNS_INVALID_TOPOLOGY')) throw e;
+      this.errors.push(e);
+    }
+  }
+
+  check(): void {
+    const n = this.errors.length;
+    if (n === 0) return;
+    if (n === 1) throw this.errors[0];
+    const shown = this.errors.slice(0, MAX_REPORTED_ERRORS).map((e) => `  ${e.message}`);
+    if (n > MAX_REPORTED_ERRORS) shown.push(`  ... and ${n - MAX_REPORTED_ERRORS} more`);
+    throw invalid('ERR_NETNS_INVALID_TOPOLOGY', `${n} errors${n > MAX_REPORTED_ERRORS ? ` (the first ${MAX_REPORTED_ERRORS} shown)` : ''}:\n${shown.join('\n')}`, { detail: this.errors[0].detail });
+  }
+}
+
 /** A `shape:` key: validated like links.shape() input; undefined when it asks for nothing. */
 function shapeOf(raw: unknown, path: string): LinkShape | undefined {
   if (raw === null) return undefined;
@@ -103,6 +132,7 @@ function shapeOf(raw: unknown, path: string): LinkShape | undefined {
   return sh && Object.keys(sh).length ? sh : undefined;
 }
 
+/** Runs a validator from lib/validate or lib/ip and re-labels its error with the path. */
 function at<T>(path: string, fn: () => T): T {
   try {
     return fn();
@@ -306,7 +336,8 @@ export function resolve(input: unknown): ResolvedTopology {
   // 1. explicit namespaces: their own fields; links are resolved once every namespace is known.
   const rawNamespaces = arr(top.namespaces, 'namespaces');
   const declaredLinks: Array<{ o: Record<string, unknown>; ns: string; path: string }> = [];
-  rawNamespaces.forEach((raw, n) => {
+  const collector = new Collector();
+  rawNamespaces.forEach((raw, n) => collector.run(() => {
     const path = `namespaces[${n}]`;
     const o = obj(raw, path, ['name', 'existing', 'loopbackUp', 'ipv6', 'sysctls', 'bridges', 'links', 'routes', 'nat', 'firewall']);
     const nsName = at(`${path}.name`, () => v.netnsName(o.name));
@@ -324,7 +355,7 @@ export function resolve(input: unknown): ResolvedTopology {
     const firewall = firewallSection(o.firewall, `${path}.firewall`);
     if (firewall) ns.firewall = firewall;
     addNamespace(ns, `${path}.name`);
-    arr(o.bridges, `${path}.bridges`).forEach((rb, k) => {
+    arr(o.bridges, `${path}.bridges`).forEach((rb, k) => collector.run(() => {
       const bp = `${path}.bridges[${k}]`;
       const b = obj(rb, bp, ['name', 'up', 'mtu', 'addresses']);
       const bridge: ResolvedBridge = {
@@ -338,12 +369,13 @@ export function resolve(input: unknown): ResolvedTopology {
       if (b.mtu !== undefined) bridge.mtu = at(`${bp}.mtu`, () => v.mtu(b.mtu));
       names.claim(nsName, bridge.name, `${bp}.name`);
       bridges.push(bridge);
-    });
-    arr(o.links, `${path}.links`).forEach((rl, k) => {
+    }));
+    arr(o.links, `${path}.links`).forEach((rl, k) => collector.run(() => {
       const lp = `${path}.links[${k}]`;
       declaredLinks.push({ o: obj(rl, lp, ['kind', 'name', 'up', 'mtu', 'master', 'addresses', 'peer', 'shape']), ns: nsName, path: lp });
-    });
-  });
+    }));
+  }));
+  collector.check();
   const explicitCount = namespaces.length;
 
   // 2. veth pairs between declared namespaces.
@@ -357,7 +389,7 @@ export function resolve(input: unknown): ResolvedTopology {
     }
     return e;
   };
-  for (const { o, ns, path } of declaredLinks) {
+  for (const { o, ns, path } of declaredLinks) collector.run(() => {
     if (o.kind !== undefined && o.kind !== 'veth') fail(`${path}.kind`, `only veth links are declared in topologies (bridges go in "bridges"), got ${describe(o.kind)}`);
     const a = end(o, ns, path);
     const p = obj(o.peer, `${path}.peer`, ['name', 'netns', 'up', 'mtu', 'master', 'addresses', 'shape']);
@@ -367,12 +399,13 @@ export function resolve(input: unknown): ResolvedTopology {
     names.claim(ns, a.name, `${path}.name`);
     names.claim(peerNs, b.name, `${path}.peer.name`);
     veths.push({ a, b, path });
-  }
+  });
+  collector.check();
 
   // 3. templates.
   const rawTemplates = arr(top.templates, 'templates');
   const uplinkPorts: Array<{ veth: ResolvedVeth; path: string }> = [];
-  rawTemplates.forEach((raw, t) => {
+  rawTemplates.forEach((raw, t) => collector.run(() => {
     const path = `templates[${t}]`;
     const o = obj(raw, path, ['count', 'start', 'name', 'loopbackUp', 'ipv6', 'sysctls', 'uplink', 'addresses', 'routes']);
     const count = at(`${path}.count`, () => v.integer(o.count, 'count', 1, MAX_TEMPLATE_COUNT));
@@ -496,7 +529,8 @@ export function resolve(input: unknown): ResolvedTopology {
         uplinkPorts.push({ veth, path: `${path}.uplink.bridge` });
       }
     }
-  });
+  }));
+  collector.check();
 
   // 4. masters must be bridges declared in the same namespace.
   const bridgeOf = (netns: string, name: string) => bridges.find((b) => b.netns === netns && b.name === name);

@@ -22,12 +22,15 @@ export interface CliOptions extends Omit<SpawnOptions, 'stdio'> {
   /** called for each chunk of stderr (e.g. to send Ctrl-C at the right moment) */
   onStderr?: (text: string, child: ReturnType<typeof spawn>) => void;
   onStdout?: (text: string, child: ReturnType<typeof spawn>) => void;
+  /** called once the child is started (e.g. to watch for a namespace it creates) */
+  onSpawn?: (child: ReturnType<typeof spawn>) => void;
 }
 
 export function cli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  const { onStderr, onStdout, ...spawnOptions } = options;
+  const { onStderr, onStdout, onSpawn, ...spawnOptions } = options;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { ...spawnOptions, stdio: ['ignore', 'pipe', 'pipe'] });
+    onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -47,11 +50,16 @@ export function cli(args: string[], options: CliOptions = {}): Promise<CliResult
  * Runs the command on a pseudo-terminal: `script -qec "node BIN ARGS" /dev/null` (util-linux).
  * stdout and stderr both arrive on the terminal, so they come back together in `stdout`.
  */
-export function cliOnTty(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+export function cliOnTty(args: string[], env: NodeJS.ProcessEnv = process.env, terminal: { term?: string; ci?: boolean } = {}): Promise<CliResult> {
+  // A capable terminal unless asked otherwise: the run's own TERM (dumb under some agents) and CI
+  // (set in CI) would turn the progress bar off.
+  const ttyEnv: NodeJS.ProcessEnv = { ...env, COLUMNS: '100', TERM: terminal.term ?? 'xterm-256color' };
+  if (terminal.ci) ttyEnv.CI = 'true';
+  else delete ttyEnv.CI;
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const command = [process.execPath, BIN, ...args].map(quote).join(' ');
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, COLUMNS: '100' } });
+    const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: ttyEnv });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

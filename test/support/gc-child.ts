@@ -1,5 +1,5 @@
 // Child process for the gc test: makes namespaces the ways a program does, then hangs so the test
-// can SIGKILL it. argv: JSON { plain: string[], persist: string, bulk?: string[], bulkPersist?: string[],
+// can SIGKILL it. argv: JSON { plain: string[] (temporary: true), persist: string (default options), bulk?: string[], bulkPersist?: string[],
 // done: Topology, interrupted: Topology, stopAt: number }
 import { bulk, netns, topology, type Topology } from '../../lib/index';
 
@@ -16,8 +16,9 @@ interface Orders {
 
 async function main(): Promise<void> {
   const o = JSON.parse(process.argv[2]) as Orders;
-  for (const n of o.plain) await netns.create(n);
-  await netns.create(o.persist, { persist: true });
+  // Scratch namespaces opt into gc; the default persists like `ip netns add` (gc keeps it).
+  for (const n of o.plain) await netns.create(n, { temporary: true });
+  await netns.create(o.persist);
   if (o.bulk) await bulk.createMany(o.bulk.map((name) => ({ name })), {});
   if (o.bulkPersist) await bulk.createMany(o.bulkPersist.map((name) => ({ name })), { persist: true });
   await topology.up(o.done);

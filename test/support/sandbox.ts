@@ -63,8 +63,9 @@ export function ifName(tag: string): string {
 export class Sandbox {
   private readonly made: Netns[] = [];
 
-  async ns(tag: string, options?: Parameters<typeof netns.create>[1]): Promise<Netns> {
-    const ns = await netns.create(nsName(tag), options);
+  /** Scratch namespaces are `temporary`: a jest worker that dies leaves them to gc. */
+  async ns(tag: string, options?: Parameters<typeof netns.create>[1]): Promise<Netns<string>> {
+    const ns = await netns.create(nsName(tag), { temporary: true, ...options });
     this.made.push(ns);
     return ns;
   }
