@@ -585,7 +585,11 @@ function facts(expr: NftExpr[]): Facts {
     }
     if ('accept' in e) f.verdict = 'accept';
     else if ('drop' in e) f.verdict = 'drop';
-    else if ('reject' in e) f.verdict = 'reject';
+    else if ('reject' in e) {
+      f.verdict = 'reject';
+      // A TCP reset implies TCP: should libnftables ever list it without its protocol match.
+      if ((e.reject as { type?: string } | null)?.type === 'tcp reset') f.l4 ??= 'tcp';
+    }
   }
   return f;
 }

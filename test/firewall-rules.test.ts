@@ -164,15 +164,16 @@ describe('read-back', () => {
       rule({ chain: 'output', iif: undefined, oif: 'eth0', tag: 'a' }),
       rule({ from: ['10.0.0.0/25', '10.0.0.128/25', 'fd00::/8'], to: ['10.1.0.0/16', 'fd01::1'], protocol: 'udp', port: [53, 60] }),
       rule({ action: 'reject', protocol: undefined, port: undefined }),
+      rule({ action: 'reject', chain: 'input', oif: undefined, port: 23, tag: 'telnet' }),
       rule({ action: 'deny', chain: 'input', protocol: 'icmpv6', port: undefined, from: undefined, to: undefined, iif: 'br0' }),
     ];
     const owned = ownedFirewall(parseListing(listing('t', specs, { forward: 'drop' })));
     expect(owned.policy).toEqual({ input: 'accept', forward: 'drop', output: 'accept' });
     expect(owned.statics).toHaveLength(8);
-    const order = [specs[3], specs[1], specs[2], specs[0]];
+    const order = [specs[3], specs[4], specs[1], specs[2], specs[0]];
     expect(owned.rules.map((r) => r.spec)).toEqual(order);
     expect(owned.rules.map((r) => r.id)).toEqual(order.map(ruleId));
-    expect(owned.rules[2].parts.map((p) => p.role)).toEqual(['reset', 'main']);
+    expect(owned.rules[3].parts.map((p) => p.role)).toEqual(['reset', 'main']);
   });
 
   test('set elements merged by libnftables (ranges) read back to the same canonical prefixes', () => {

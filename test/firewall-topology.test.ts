@@ -145,3 +145,41 @@ test('netns-kit status lists firewall policies and rules (every netns-kit firewa
   expect(mine.firewall!.map((f) => f.table).sort()).toEqual(['netns_kit_fw', 'other_fw']);
   expect(mine.firewall!.find((f) => f.table === 'netns_kit_fw')!.rules).toEqual([r]);
 });
+
+test('an up aborted after changing a firewall rolls it back to what it was (one transaction each way)', async () => {
+  const outer = await sb.ns('fwtrb');
+  const other = nsName('fwtrb2');
+  const name = `t${RUN}fwrb${randomBytes(2).toString('hex')}`;
+  const table = firewallTableName(name);
+  const v1: Topology = {
+    name,
+    options: { concurrency: 1 },
+    namespaces: [{ name: outer.name!, existing: true, firewall: { policy: { input: 'drop' }, rules: [{ action: 'allow', chain: 'input', protocol: 'tcp', port: 22 }] } }],
+  };
+  await topology.up(v1);
+  try {
+    const fw = outer.firewallTable(table);
+    const before = await fw.state();
+    const ruleset = await nftTable(outer, table);
+    const v2 = JSON.parse(JSON.stringify(v1)) as Topology;
+    v2.namespaces![0].firewall = { policy: { output: 'drop' }, rules: [{ action: 'deny', chain: 'output', to: '10.0.0.0/8' }] };
+    v2.namespaces!.push({ name: other, firewall: { policy: { forward: 'drop' } } });
+    const ac = new AbortController();
+    await expect(
+      topology.up(v2, {
+        signal: ac.signal,
+        onProgress: (p) => {
+          if (p.step.startsWith(`apply firewall to ${outer.name}`)) ac.abort();
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_NETNS_ABORTED' });
+    // Back to v1: same policies, same rules, same ids (handles may differ: the table was rebuilt).
+    expect(await fw.state()).toEqual(before);
+    expect(JSON.parse(await nftTable(outer, table)).nftables.length).toBe(JSON.parse(ruleset).nftables.length);
+    expect((await netns.list()).map((n) => n.name)).not.toContain(other);
+    expect(existsSync(path.join(registryDir(), 'firewall', outer.name!, table))).toBe(true);
+  } finally {
+    await topology.down(v1);
+  }
+  expect(await nftTable(outer, table)).toBe('');
+});

@@ -219,8 +219,9 @@ test('allowing an identical rule is idempotent; ids are stable across objects an
   // Canonical: the fewest prefixes covering the same addresses (192.168.15.1 is inside the /24).
   expect(b.from).toEqual(['192.168.15.0/24', 'fd15::1/128']);
   const c = await host.firewall.deny({ chain: 'input', iif: 'br0', tag: 'ctr-2' });
+  const d = await host.firewall.reject({ chain: 'input', protocol: 'tcp', port: 23 });
   const listed = await host.firewall.list();
-  expect(listed).toEqual([c, a]); // evaluation order: input before forward
+  expect(listed).toEqual([c, d, a]); // evaluation order: input before forward
   expect((await nftTable(host, TABLE)).split(`nkfw:${a.id}:4:main:ctr-1`).length).toBe(2);
   for (const { id, ...rest } of listed) expect(ruleId(normalize(rest))).toBe(id);
   // Another process reads the same ids back from the kernel.
@@ -228,9 +229,9 @@ test('allowing an identical rule is idempotent; ids are stable across objects an
   const other = JSON.parse((await execFileP(process.execPath, ['-e', script], { encoding: 'utf8' })).stdout) as FirewallRule[];
   expect(other).toEqual(listed);
   expect(await host.firewall.list({ tag: 'ctr-1' })).toEqual([a]);
-  expect(await host.firewall.list({ chain: 'input' })).toEqual([c]);
+  expect(await host.firewall.list({ chain: 'input' })).toEqual([c, d]);
   expect(await host.firewall.removeTag('ctr-1')).toBe(1);
-  expect(await host.firewall.list()).toEqual([c]);
+  expect(await host.firewall.list()).toEqual([c, d]);
 });
 
 test('the NAT table and foreign tables are untouched by every firewall call', async () => {
