@@ -4,6 +4,6 @@ import cjs from './index.js';
 
 export const { netns, Netns, NetnsError, Nat, NAT_DEFAULT_TABLE, cni, CniError, topology, TopologyError, gc, NetworkState, NetworkWatch, NamespaceWatch, linkKey, addressKey, routeKey, neighborKey, bulk } = cjs;
 // sockets inside a namespace (docs/sockets.md)
-export const { NetnsNet, NetnsDgram, NetnsHttpAgent, NetnsHttpsAgent } = cjs;
+export const { NetnsNet, NetnsDgram } = cjs;
 export type * from './index.js';
 export default cjs;
