@@ -506,6 +506,10 @@ describe('bad options are refused before anything is created', () => {
       const e = (await A.net.listen(second, { host: A4, port }).catch((x: unknown) => x)) as NetnsError;
       expect(e).toMatchObject({ code: 'EADDRINUSE', syscall: 'bind', netns: A.name });
       expect(second.listening).toBe(false);
+      // The wildcard (dual-stack ::) overlaps A4:port too.
+      const wild = (await A.net.listen(second, { port }).catch((x: unknown) => x)) as NetnsError;
+      expect(wild.message).toBe(`EADDRINUSE: address already in use, bind *:${port} (netns ${A.name})`);
+      expect(second.listening).toBe(false);
     } finally {
       await closeServer(first);
     }
