@@ -10,11 +10,17 @@ import https from 'node:https';
 import type { LookupFunction, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
-import { Agent as UndiciAgent, buildConnector, fetch as undiciFetch, type Dispatcher, type RequestInfo, type RequestInit, type Response } from 'undici';
+import type { Agent as UndiciAgent, Dispatcher, RequestInfo, RequestInit, Response } from 'undici';
 import { invalid } from './errors';
 import { describe } from './ip';
 import { connect, type SocketTarget } from './sockets';
 import * as validate from './validate';
+
+/** undici is loaded by the first dispatcher or fetch, not with the library (it takes longer to load than all of netns-kit). */
+function undici(): typeof import('undici') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('undici') as typeof import('undici');
+}
 
 /** What our agents add to Node's agent options. */
 export interface NetnsAgentExtras {
@@ -150,8 +156,9 @@ export function createDispatcher(target: SocketTarget, options: NetnsDispatcherO
   if (o.tls !== undefined) validate.object(o.tls, 'tls');
   const ex = extras(o as NetnsAgentExtras);
   const { tls, lookup: _l, connectTimeout: _c, ...agentOpts } = options;
+  const { Agent, buildConnector } = undici();
   const tlsConnect = buildConnector(ex.connectTimeout === undefined ? { ...tls } : { ...tls, timeout: ex.connectTimeout });
-  return new UndiciAgent({
+  return new Agent({
     ...agentOpts,
     connect: (opts, callback) => {
       const https = opts.protocol === 'https:';
@@ -183,7 +190,7 @@ export async function fetchWith(dispatcher: Dispatcher, input: RequestInfo, init
   if ((init as { dispatcher?: unknown }).dispatcher !== undefined) {
     throw invalid('ERR_NETNS_INVALID_ARG', 'fetch init may not set dispatcher: ns.fetch uses the namespace\'s (use ns.dispatcher() and undici\'s fetch for your own)');
   }
-  return undiciFetch(input, { ...init, dispatcher });
+  return undici().fetch(input, { ...init, dispatcher });
 }
 
 /** The agents and dispatcher a namespace handle hands out by default, so keep-alive pools are shared. */

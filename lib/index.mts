@@ -7,6 +7,6 @@
 // `Object.defineProperty(exports, ...)` output); test/package.test.ts imports every one of them.
 import cjs from './index.js';
 
-export { netns, Netns, NetnsError, Nat, NAT_DEFAULT_TABLE, cni, CniError, topology, TopologyError, gc, NetworkState, NetworkWatch, NamespaceWatch, linkKey, addressKey, routeKey, neighborKey, bulk, tcUnits, Firewall, FIREWALL_DEFAULT_TABLE, NetnsNet, NetnsDgram, NetnsHttpAgent, NetnsHttpsAgent, fdbKey } from './index.js';
+export { netns, Netns, NetnsError, Nat, NAT_DEFAULT_TABLE, cni, CniError, topology, TopologyError, gc, NetworkState, NetworkWatch, NamespaceWatch, linkKey, addressKey, routeKey, neighborKey, bulk, tcUnits, Firewall, FIREWALL_DEFAULT_TABLE, NetnsNet, NetnsDgram, fdbKey } from './index.js';
 export type * from './index.js';
 export default cjs;

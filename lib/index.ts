@@ -125,7 +125,7 @@ export type { BulkNamespace, BulkVeth, BulkProgress, BulkResult, CreateManyOptio
 
 // Sockets inside a namespace, used from this process (ns.net, ns.dgram, ns.socket, ns.agent, ns.fetch): docs/sockets.md
 export { NetnsNet, NetnsDgram, type ConnectOptions, type ListenOptions, type DgramOptions, type RawSocketOptions } from './sockets';
-export { NetnsHttpAgent, NetnsHttpsAgent, type NetnsHttpAgentOptions, type NetnsHttpsAgentOptions, type NetnsDispatcherOptions, type NetnsAgentExtras } from './http-agent';
+export type { NetnsHttpAgent, NetnsHttpsAgent, NetnsHttpAgentOptions, NetnsHttpsAgentOptions, NetnsDispatcherOptions, NetnsAgentExtras } from './http-agent';
 // Traffic control (docs/tc.md): links.shape()/getShape()/stats(), ns.tc.{qdiscs,classes,filters}.
 import * as shapeApi from './shape';
 /** tc-style unit parsing, as links.shape() reads its input: '10mbit' -> bits/s, '32kb' -> bytes, '40ms' -> ms, '1%' -> percent. */

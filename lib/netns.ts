@@ -25,8 +25,14 @@ import * as registry from './registry';
 import { Tc } from './tc';
 import { watchNamespaces, watchNetwork, type NamespaceWatch, type NamespaceWatchOptions, type NetworkWatch, type WatchOptions } from './watch';
 import { NetnsDgram, NetnsNet, rawSocket, type RawSocketOptions } from './sockets';
-import { createAgent, createDispatcher, DefaultPools, fetchWith, NetnsHttpAgent, NetnsHttpsAgent, type NetnsDispatcherOptions, type NetnsHttpAgentOptions, type NetnsHttpsAgentOptions } from './http-agent';
+import type { DefaultPools, NetnsDispatcherOptions, NetnsHttpAgent, NetnsHttpAgentOptions, NetnsHttpsAgent, NetnsHttpsAgentOptions } from './http-agent';
 import type { Agent as UndiciAgent, RequestInfo, RequestInit, Response } from 'undici';
+
+/** lib/http-agent.ts (http, https and, for fetch, undici) is loaded on first use: most users never need it, and it doubles the load time. */
+function httpAgents(): typeof import('./http-agent') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./http-agent') as typeof import('./http-agent');
+}
 
 /** Where named namespaces live (iproute2's NETNS_RUN_DIR). */
 export const RUN_DIR = '/run/netns';
@@ -252,23 +258,25 @@ export class Netns<Name extends string | undefined = string | undefined> impleme
   agent(options?: NetnsHttpAgentOptions): NetnsHttpAgent;
   agent(options: NetnsHttpsAgentOptions): NetnsHttpsAgent;
   agent(options?: NetnsHttpAgentOptions | NetnsHttpsAgentOptions): NetnsHttpAgent | NetnsHttpsAgent {
-    if (options !== undefined) return createAgent(this, options);
-    this.pools ??= new DefaultPools();
-    this.pools.http ??= new NetnsHttpAgent(this);
+    const h = httpAgents();
+    if (options !== undefined) return h.createAgent(this, options);
+    this.pools ??= new h.DefaultPools();
+    this.pools.http ??= new h.NetnsHttpAgent(this);
     return this.pools.http;
   }
 
   /** `agent({ tls: true, ...options })`: an https.Agent. Equivalent to: `ip netns exec NAME curl https://...` */
   httpsAgent(options?: Omit<NetnsHttpsAgentOptions, 'tls'>): NetnsHttpsAgent {
-    if (options !== undefined) return new NetnsHttpsAgent(this, options);
-    this.pools ??= new DefaultPools();
-    this.pools.https ??= new NetnsHttpsAgent(this);
+    const h = httpAgents();
+    if (options !== undefined) return new h.NetnsHttpsAgent(this, options);
+    this.pools ??= new h.DefaultPools();
+    this.pools.https ??= new h.NetnsHttpsAgent(this);
     return this.pools.https;
   }
 
   /** An undici Agent (a fetch dispatcher) whose connections start inside this namespace; close() it when done. */
   dispatcher(options?: NetnsDispatcherOptions): UndiciAgent {
-    return createDispatcher(this, options);
+    return httpAgents().createDispatcher(this, options);
   }
 
   /**
@@ -276,9 +284,10 @@ export class Netns<Name extends string | undefined = string | undefined> impleme
    * Equivalent to: `ip netns exec NAME curl URL`
    */
   fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
-    this.pools ??= new DefaultPools();
-    this.pools.dispatcher ??= createDispatcher(this);
-    return fetchWith(this.pools.dispatcher, input, init);
+    const h = httpAgents();
+    this.pools ??= new h.DefaultPools();
+    this.pools.dispatcher ??= h.createDispatcher(this);
+    return h.fetchWith(this.pools.dispatcher, input, init);
   }
 
   /** Closes the idle keep-alive connections of `agent()`, `httpsAgent()` and `fetch()` (sockets keep a namespace alive). */

@@ -83,7 +83,7 @@ bool ToSockaddr(int family, const Endpoint& e, sockaddr_storage* ss, socklen_t* 
 }
 
 std::string Describe(const Endpoint& e) {
-  std::string host = e.address + (e.scope.empty() ? "" : "%" + e.scope);
+  std::string host = (e.address.empty() ? "*" : e.address) + (e.scope.empty() ? "" : "%" + e.scope);
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   return host + ":" + std::to_string(e.port);
 }
