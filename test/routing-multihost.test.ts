@@ -123,5 +123,15 @@ describe('multi-host topology', () => {
     expect(await code(topology.upMultiHost(good, { host: 'nohost' }))).toBe('ERR_NETNS_INVALID_ARG');
     const names = (await netns.list()).map((n) => n.name);
     for (const n of [h1, h2, c1, c2]) expect(names).not.toContain(n);
+    // The shipped example loads as a multi-host topology and expands to hosts, underlay and containers.
+    const example = await topology.loadAny(path.resolve(__dirname, '..', '..', 'examples', 'overlay.yaml'));
+    expect('multiHost' in example).toBe(true);
+    if ('multiHost' in example) {
+      expect(topology.expandMultiHost(example.multiHost).namespaces!.map((n) => n.name)).toEqual(['overlay-underlay', 'host1', 'c1', 'host2', 'c2']);
+      expect(topology.expandMultiHost(example.multiHost, { host: 'host2' }).namespaces!.map((n) => [n.name, n.existing ?? false])).toEqual([
+        ['host2', true],
+        ['c2', false],
+      ]);
+    }
   });
 });
