@@ -124,7 +124,9 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     // A set entry is dropped with its whole set (below), never by name: the name's own marker
     // file, if any, belongs to somebody else.
     const unmark = async () => {
-      if (!dryRun && !m.marker?.set) await registry.unmarkNamespace(m.name);
+      if (dryRun || m.marker?.set) return;
+      if (m.marker?.journal !== undefined) registry.unmarkJournalEntry(m.marker.journal, m.name);
+      else await registry.unmarkNamespaceFile(m.name);
     };
     if (!m.marker) {
       // Written by a process that died between opening and writing it, before it created anything.
@@ -168,6 +170,9 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     if (!(await registry.ownerLost(set.owner, records))) continue;
     if (!dryRun) registry.unmarkNamespaceSet(set.id);
   }
+
+  // Journals of processes that are gone, with every entry handled (collected, stale or deleted).
+  if (!dryRun) registry.pruneJournals();
 
   for (const r of await registry.listTopologies()) {
     if (!mine(r.name) || !registry.topologyLost(r)) continue;

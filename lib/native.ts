@@ -215,8 +215,12 @@ export interface NativeBulkChunkResult {
 }
 
 export interface NativeAddon {
-  /** unshare + bind mount onto `path` (created O_EXCL); `sysctls` are written inside the new namespace first. */
-  netnsCreate(runDir: string, path: string, sysctls: Array<[string, string]>): Promise<void>;
+  /**
+   * unshare + bind mount onto `path` (created O_EXCL); `sysctls` are written inside the new namespace
+   * first; its netlink socket is opened from inside; `loopbackUp` brings lo up. Resolves with the
+   * namespace's nsfs inode. A failure leaves nothing behind.
+   */
+  netnsCreate(runDir: string, path: string, sysctls: Array<[string, string]>, loopbackUp?: boolean): Promise<number>;
   netnsDelete(path: string): Promise<void>;
   /** RTM_GETNSID: the id `ns` has for each of `others`, -1 when none. */
   netnsIds(ns: string, others: string[]): Promise<number[]>;

@@ -4,7 +4,7 @@
  * A named namespace is an empty file under /run/netns with the namespace bind-mounted onto it
  * (iproute2's layout), so `ip netns list` and `ip -n NAME ...` see ours and we open theirs.
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { call, invalid, isNotFound, NetnsError } from './errors';
 import { Addresses } from './addresses';
@@ -18,6 +18,7 @@ import { exec, spawn, type ExecOptions, type ExecResult, type SpawnOptions } fro
 import type { ChildProcess } from 'node:child_process';
 import * as validate from './validate';
 import * as registry from './registry';
+import { PhaseTrace, traceOn } from './op-trace';
 import { watchNamespaces, watchNetwork, type NamespaceWatch, type NamespaceWatchOptions, type NetworkWatch, type WatchOptions } from './watch';
 
 /** Where named namespaces live (iproute2's NETNS_RUN_DIR). */
@@ -187,7 +188,7 @@ export async function create(name: string, options: CreateOptions = {}): Promise
  * again. A file nobody recorded, or one whose creator is still running, is left alone (EEXIST).
  */
 export async function reclaimStaleEntry(name: string, p: string, owner: registry.Owner): Promise<void> {
-  if (!(await fs.stat(p).then(() => true, () => false))) return;
+  if (!existsSync(p)) return;
   const m = await registry.readNamespaceMarker(name).catch(() => undefined);
   if (!m) return;
   if (registry.sameOwner(m.owner, owner) || ('pid' in m.owner && registry.processGone(m.owner))) {
@@ -200,27 +201,35 @@ export async function createOwned(name: string, options: CreateOptions, owner: r
   const p = pathOf(name);
   validate.knownKeys(validate.object(options, 'create options'), 'create options', ['loopbackUp', 'ipv6', 'sysctls', 'persist']);
   const sysctls = sysctlList(options);
+  const loopbackUp = options.loopbackUp === undefined ? false : validate.bool(options.loopbackUp, 'loopbackUp');
+  const trace = traceOn ? new PhaseTrace(`netns.create ${name}`) : undefined;
   // A live namespace of that name keeps its marker (whoever made it): the create below fails with
   // EEXIST. Otherwise a marker left there is stale and is replaced by ours.
   // A registry this process may not write (no permission, read-only /run) never blocks the
   // operation: it goes ahead unrecorded, and gc will simply never collect that namespace.
-  const live = await isNamespaceFile(p);
+  // Checked synchronously: a statfs costs microseconds, a trip through libuv's pool a wake-up.
+  const live = isNamespaceFileSync(p);
   if (!live) await reclaimStaleEntry(name, p, owner);
   const marked = !live && (await registry.markNamespace(name, owner).then(() => true, () => false));
+  trace?.mark('mark');
+  let inode: number;
   try {
-    await call({ netns: name, syscall: 'create netns' }, () => native.netnsCreate(RUN_DIR, p, sysctls));
+    // lo comes up in the same job, through the socket the job opens inside the new namespace.
+    inode = await call({ netns: name, syscall: 'create netns' }, () => native.netnsCreate(RUN_DIR, p, sysctls, loopbackUp));
   } catch (e) {
     if (marked) await registry.unmarkNamespace(name);
     throw e;
   }
+  trace?.mark('native');
   const ns = new Netns(name, p, true);
   try {
-    if (marked) await registry.confirmNamespace(name, (await fs.stat(p)).ino);
-    if (options.loopbackUp) await ns.links.set('lo', { up: true });
+    if (marked) await registry.confirmNamespace(name, inode);
   } catch (e) {
     await deleteByName(name, { missingOk: true });
     throw e;
   }
+  trace?.mark('confirm');
+  trace?.print();
   return ns;
 }
 
@@ -251,6 +260,14 @@ const NSFS_MAGIC = 0x6e736673;
 export async function isNamespaceFile(p: string): Promise<boolean> {
   try {
     return Number((await fs.statfs(p)).type) === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+function isNamespaceFileSync(p: string): boolean {
+  try {
+    return Number(statfsSync(p).type) === NSFS_MAGIC;
   } catch {
     return false;
   }

@@ -42,6 +42,7 @@ class WorkerPool {
     auto* deferred = new Napi::Promise::Deferred(env);
     Napi::Promise promise = deferred->Promise();
     job->deferred = deferred;
+    if (OpTrace::On()) job->trace.submitted = OpTrace::Now();
     if (pending_++ == 0) tsfn_.Ref(env);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -69,7 +70,9 @@ class WorkerPool {
         job = queue_.front();
         queue_.pop_front();
       }
+      if (OpTrace::On()) job->trace.started = OpTrace::Now();
       job->Execute();
+      if (OpTrace::On()) job->trace.executed = OpTrace::Now();
       if (tsfn_.BlockingCall(job) != napi_ok) delete job;  // the environment is going away
     }
   }
@@ -100,6 +103,7 @@ void Settle(Napi::Env env, Napi::Function, void*, Job* raw) {
     }
   }
   pool->Done(env);
+  if (OpTrace::On()) job->trace.Print();
 }
 
 }  // namespace

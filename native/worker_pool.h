@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "op_error.h"
+#include "op_trace.h"
 
 namespace nk {
 
@@ -21,6 +22,7 @@ class Job {
 
   OpError error;
   Napi::Promise::Deferred* deferred = nullptr;  // owned by the pool while the job is queued
+  OpTrace trace;                                // NK_OP_TRACE timings
 };
 
 // Number of worker threads: namespace creation and libnftables are the slow, parallel-friendly
