@@ -13,13 +13,23 @@ import { Neighbors } from './neighbors';
 import { native } from './native';
 import { Routes } from './routes';
 import { Sysctl } from './sysctl';
-import { Nat, DEFAULT_TABLE } from './nat';
-import { exec, spawn, type ExecOptions, type ExecResult, type SpawnOptions } from './process';
+// NAT (libnftables rule model), processes and watching are loaded on first use: a short-lived
+// program (the CNI plugin, started once per container) pays only for what it calls.
+import type { Nat } from './nat';
+import type { ExecOptions, ExecResult, SpawnOptions } from './process';
 import type { ChildProcess } from 'node:child_process';
 import * as validate from './validate';
 import * as registry from './registry';
 import { PhaseTrace, traceOn } from './op-trace';
-import { watchNamespaces, watchNetwork, type NamespaceWatch, type NamespaceWatchOptions, type NetworkWatch, type WatchOptions } from './watch';
+import type { NamespaceWatch, NamespaceWatchOptions, NetworkWatch, WatchOptions } from './watch';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const lazy = {
+  nat: () => require('./nat') as typeof import('./nat'),
+  process: () => require('./process') as typeof import('./process'),
+  watch: () => require('./watch') as typeof import('./watch'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** Where named namespaces live (iproute2's NETNS_RUN_DIR). */
 export const RUN_DIR = '/run/netns';
@@ -83,13 +93,14 @@ export class Netns implements AsyncDisposable {
 
   /** NAT in this namespace's `inet netns_kit` table (nft ... inet netns_kit ...). */
   get nat(): Nat {
+    const { Nat, DEFAULT_TABLE } = lazy.nat();
     this.natDefault ??= new Nat(this, DEFAULT_TABLE);
     return this.natDefault;
   }
 
   /** NAT in a table of another name, `inet NAME` (e.g. one per tool). Other tables are never touched. */
   natTable(name: string): Nat {
-    return new Nat(this, name);
+    return new (lazy.nat().Nat)(this, name);
   }
 
   /** Name for messages: the /run/netns name, else the path. */
@@ -102,12 +113,12 @@ export class Netns implements AsyncDisposable {
    * (through nsenter(1), which does not remount /sys).
    */
   spawn(cmd: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
-    return spawn(this.path, cmd, args, options);
+    return lazy.process().spawn(this.path, cmd, args, options);
   }
 
   /** Runs `cmd` inside this namespace and collects its output. Rejects (ERR_NETNS_EXEC_FAILED) on a non-zero exit unless `check: false`. */
   exec(cmd: string, args: readonly string[] = [], options: ExecOptions = {}): Promise<ExecResult> {
-    return exec(this.path, cmd, args, options);
+    return lazy.process().exec(this.path, cmd, args, options);
   }
 
   /**
@@ -129,7 +140,7 @@ export class Netns implements AsyncDisposable {
    * ```
    */
   watch(options: WatchOptions = {}): NetworkWatch {
-    return watchNetwork(this.path, this.label, options);
+    return lazy.watch().watchNetwork(this.path, this.label, options);
   }
 
   /** Closes this namespace's cached netlink socket (it is reopened on the next call). */
@@ -358,7 +369,7 @@ export function remove(name: string, options: DeleteOptions = {}): Promise<void>
  * Equivalent to: `ip netns monitor`
  */
 export function watch(options: NamespaceWatchOptions = {}): NamespaceWatch {
-  return watchNamespaces(RUN_DIR, options);
+  return lazy.watch().watchNamespaces(RUN_DIR, options);
 }
 
 export { NetnsError };
