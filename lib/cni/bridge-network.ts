@@ -77,11 +77,20 @@ async function linkExists(ns: Netns, name: string): Promise<boolean> {
  * Equivalent to: `ip link add NAME address 02:xx:.. type bridge; ip link set NAME up`
  */
 async function ensureBridge(host: Netns, conf: BridgeConf): Promise<void> {
-  try {
-    await host.links.add({ kind: 'bridge', name: conf.bridge, up: true, mac: randomLocalMac(), ...(conf.mtu ? { mtu: conf.mtu } : {}) });
-  } catch (e) {
-    if (!(e instanceof NetnsError && e.code === 'EEXIST')) throw internal(e, `failed to create bridge "${conf.bridge}"`);
-    const l = await getLink(host, conf.bridge);
+  // Looked up first: after the first ADD the bridge is there, and one look-up is all it costs.
+  let l = await getLink(host, conf.bridge).catch((e: unknown) => {
+    if (notFound(e)) return undefined;
+    throw internal(e, `failed to look up bridge "${conf.bridge}"`);
+  });
+  if (!l) {
+    try {
+      await host.links.add({ kind: 'bridge', name: conf.bridge, up: true, mac: randomLocalMac(), ...(conf.mtu ? { mtu: conf.mtu } : {}) });
+    } catch (e) {
+      if (!(e instanceof NetnsError && e.code === 'EEXIST')) throw internal(e, `failed to create bridge "${conf.bridge}"`);
+      l = await getLink(host, conf.bridge); // another ADD made it meanwhile
+    }
+  }
+  if (l) {
     if (l.kind !== 'bridge') throw new CniError(CODES.INTERNAL, `${conf.bridge} already exists but is not a bridge`);
     if (!l.up) await host.links.set(conf.bridge, { up: true });
   }
