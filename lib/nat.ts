@@ -104,7 +104,7 @@ export class Nat {
    * add() for several rules at once, without the forward-chain warnings (which list the whole
    * ruleset): one read, one transaction for the rules not there yet, the forwarding sysctls.
    * Resolves with their ids. The CNI plugin's path (one call per container: every
-   * libnftables run counts).
+   * libnftables run counts). Equivalent to: `nft -f` of all the rules' lines, as one transaction.
    */
   async addAll(specs: NatRuleSpec[]): Promise<string[]> {
     const ns = specs.map((s) => rules.normalize(s));

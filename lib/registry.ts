@@ -26,7 +26,7 @@
  * and what identifies the object (a namespace's nsfs inode, a link's interface index), so gc never
  * removes a same-named object somebody else made later.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, promises as fs, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, promises as fs, mkdirSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { native } from './native';
@@ -322,8 +322,9 @@ export async function listNamespaceMarkers(): Promise<Array<{ name: string; mark
 //   {"name":N,"deleted":true}                          N is gone (or was never made)
 //
 // Any process may append a `deleted` line to another's journal (it deleted that namespace). The
-// writer empties its journal when no entry is left (truncate: no file creation) and removes it at
-// exit; gc removes the journal of a process that is gone once no entry is left.
+// writer rewrites its journal with only the live entries once it passes 1 MiB (tmp + rename) and
+// removes it at exit when no entry is left; the last `deleted` line appended to the journal of a
+// process that is gone removes it, and so does gc.
 
 interface JournalLine {
   writer?: { pid: number; start: string };
@@ -393,15 +394,9 @@ function journalAppend(name: string, fact: Omit<JournalLine, 'name' | 'writer'>)
   writeSync(j.fd, text);
   j.size += text.length;
   applyLine(j.live, line);
-  if (j.live.size === 0) {
-    // Nothing recorded any more: back to just the head (a truncate, not a new file).
-    ftruncateSync(j.fd, 0);
-    const head = JSON.stringify({ writer: processOwner() }) + '\n';
-    writeSync(j.fd, head);
-    j.size = head.length;
-  } else if (j.size > JOURNAL_COMPACT_BYTES) {
-    compactJournal(j);
-  }
+  // Never truncated in place: readers of other processes follow a journal by reading what was
+  // appended since their last look; a compacted journal is a new file (another inode), read whole.
+  if (j.size > JOURNAL_COMPACT_BYTES) compactJournal(j);
 }
 
 /** Rewrites this process's journal with only its live entries (tmp + rename: never seen half-written). */
@@ -445,14 +440,21 @@ function appendToJournal(id: string, line: JournalLine): void {
 export function unmarkJournalEntry(id: string, name: string): void {
   appendToJournal(id, { name, deleted: true });
   if (id === mine?.id) return;
-  const j = loadJournals().find((x) => x.id === id);
-  if (j && j.live.size === 0 && journalWriterDone(j)) rmSync(path.join(dirs.journal(), id), { force: true });
+  // The cached copy is brought up to date by the next read of the file's tail; this answer needs
+  // only this entry gone (another process only ever adds `deleted` lines to someone else's journal).
+  const c = journalCache.get(id);
+  if (!c) return;
+  c.journal.live.delete(name);
+  if (c.journal.live.size === 0 && journalWriterDone(c.journal)) rmSync(path.join(dirs.journal(), id), { force: true });
 }
 
-const journalCache = new Map<string, { mtimeMs: number; size: number; journal: Journal }>();
+/**
+ * What is known of each journal file: read once whole, then only the lines appended since (a
+ * process deleting 1000 namespaces of another one's journal must not parse it 1000 times).
+ */
+const journalCache = new Map<string, { ino: number; mtimeMs: number; size: number; consumed: number; journal: Journal }>();
 
-function parseJournal(id: string, text: string, mtimeMs: number): Journal {
-  const j: Journal = { id, live: new Map(), mtimeMs };
+function applyText(j: Journal, text: string): void {
   for (const line of text.split('\n')) {
     if (!line) continue;
     let v: JournalLine;
@@ -464,10 +466,28 @@ function parseJournal(id: string, text: string, mtimeMs: number): Journal {
     if (v.writer) j.writer = v.writer;
     else applyLine(j.live, v);
   }
-  return j;
 }
 
-/** Every journal (this process's own from memory), re-read only when its file changed. */
+/** Reads `file` from byte `from` up to its last complete line; returns the text and where it ends. */
+function readLines(file: string, from: number, to: number): { text: string; end: number } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const buf = Buffer.alloc(to - from);
+    const n = readSync(fd, buf, 0, buf.length, from);
+    const last = buf.lastIndexOf(0x0a, n - 1);
+    if (last < 0) return { text: '', end: from };
+    return { text: buf.toString('utf8', 0, last + 1), end: from + last + 1 };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Every journal (this process's own from memory), re-read only where its file changed. */
 export function loadJournals(): Journal[] {
   const dir = dirs.journal();
   let files: string[];
@@ -490,16 +510,22 @@ export function loadJournals(): Journal[] {
       continue;
     }
     let c = journalCache.get(id);
-    if (!c || c.mtimeMs !== st.mtimeMs || c.size !== st.size) {
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch {
-        continue;
-      }
-      c = { mtimeMs: st.mtimeMs, size: st.size, journal: parseJournal(id, text, st.mtimeMs) };
-      journalCache.set(id, c);
+    if (c && c.ino === st.ino && c.size === st.size && c.mtimeMs === st.mtimeMs) {
+      out.push(c.journal);
+      continue;
     }
+    if (!c || c.ino !== st.ino || st.size < c.consumed) {
+      // New, replaced (compacted) or emptied: read whole.
+      c = { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, consumed: 0, journal: { id, live: new Map(), mtimeMs: st.mtimeMs } };
+    }
+    const read = readLines(file, c.consumed, st.size);
+    if (!read) continue;
+    applyText(c.journal, read.text);
+    c.consumed = read.end;
+    c.size = st.size;
+    c.mtimeMs = st.mtimeMs;
+    c.journal.mtimeMs = st.mtimeMs;
+    journalCache.set(id, c);
     out.push(c.journal);
   }
   for (const id of journalCache.keys()) if (!files.includes(id)) journalCache.delete(id);
