@@ -234,7 +234,9 @@ export async function createOwned(name: string, options: CreateOptions, owner: r
   trace?.mark('native');
   const ns = new Netns(name, p, true);
   try {
-    if (marked) await registry.confirmNamespace(name, inode);
+    // 0: the job could not stat what it had just mounted; the entry then stays unconfirmed,
+    // which gc reads as "ours unless a newer marker names it" (never as somebody else's).
+    if (marked && inode > 0) await registry.confirmNamespace(name, inode);
   } catch (e) {
     await deleteByName(name, { missingOk: true });
     throw e;

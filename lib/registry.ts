@@ -26,7 +26,7 @@
  * and what identifies the object (a namespace's nsfs inode, a link's interface index), so gc never
  * removes a same-named object somebody else made later.
  */
-import { closeSync, fstatSync, openSync, promises as fs, mkdirSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, unlinkSync, promises as fs, mkdirSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { native } from './native';
@@ -199,7 +199,11 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 }
 
 async function unlinkQuiet(file: string): Promise<void> {
-  rmSync(file, { force: true });
+  try {
+    unlinkSync(file); // one syscall (rmSync stats first)
+  } catch {
+    // already gone
+  }
 }
 
 async function readdirQuiet(dir: string): Promise<string[]> {
@@ -322,7 +326,7 @@ export async function listNamespaceMarkers(): Promise<Array<{ name: string; mark
 //   {"name":N,"deleted":true}                          N is gone (or was never made)
 //
 // Any process may append a `deleted` line to another's journal (it deleted that namespace). The
-// writer rewrites its journal with only the live entries once it passes 1 MiB (tmp + rename) and
+// writer rewrites its journal with only the live entries once it is mostly history (tmp + rename) and
 // removes it at exit when no entry is left; the last `deleted` line appended to the journal of a
 // process that is gone removes it, and so does gc.
 
@@ -351,8 +355,13 @@ export interface Journal {
 
 /** This process's journal, open for appending (undefined until the first namespace). */
 let mine: { id: string; fd: number; pid: number; size: number; live: Map<string, JournalEntry> } | undefined;
-/** Compact this process's journal once it grows past this many bytes (entries come and go). */
-const JOURNAL_COMPACT_BYTES = 1 << 20;
+/**
+ * Compact this process's journal once it is past 64 KiB and more than twice what its live entries
+ * need (~200 bytes each): a process creating and deleting namespaces for hours keeps a small
+ * journal, and a process reading it for the first time (gc, a delete) parses little.
+ */
+const JOURNAL_COMPACT_BYTES = 64 * 1024;
+const JOURNAL_ENTRY_BYTES = 200;
 
 function applyLine(live: Map<string, JournalEntry>, v: JournalLine): void {
   if (typeof v.name !== 'string') return;
@@ -396,7 +405,7 @@ function journalAppend(name: string, fact: Omit<JournalLine, 'name' | 'writer'>)
   applyLine(j.live, line);
   // Never truncated in place: readers of other processes follow a journal by reading what was
   // appended since their last look; a compacted journal is a new file (another inode), read whole.
-  if (j.size > JOURNAL_COMPACT_BYTES) compactJournal(j);
+  if (j.size > JOURNAL_COMPACT_BYTES && j.size > 2 * JOURNAL_ENTRY_BYTES * j.live.size) compactJournal(j);
 }
 
 /** Rewrites this process's journal with only its live entries (tmp + rename: never seen half-written). */
@@ -416,24 +425,42 @@ function compactJournal(j: NonNullable<typeof mine>): void {
   j.size = text.length;
 }
 
+/** Descriptors of other processes' journals this process appends to (a delete loop opens each once). */
+const otherFds = new Map<string, { fd: number; ino: number }>();
+
 /** Appends a line to another process's journal (never creates one). */
 function appendToJournal(id: string, line: JournalLine): void {
   if (id === mine?.id) {
     journalAppend(line.name!, line);
     return;
   }
-  let fd: number;
-  try {
-    fd = openSync(path.join(dirs.journal(), id), 'r+');
-  } catch {
-    return;
+  const file = path.join(dirs.journal(), id);
+  // The journal as last seen (loadJournals): a compacted one is another file, so reopen then.
+  const seen = journalCache.get(id)?.ino;
+  let o = otherFds.get(id);
+  if (o && seen !== undefined && o.ino !== seen) {
+    closeSync(o.fd);
+    otherFds.delete(id);
+    o = undefined;
   }
-  try {
-    // O_APPEND semantics by hand ('r+' never creates a journal removed meanwhile): at the end.
-    writeSync(fd, JSON.stringify(line) + '\n', fstatSync(fd).size);
-  } finally {
-    closeSync(fd);
+  if (!o) {
+    try {
+      // O_APPEND without O_CREAT: each line lands whole at the end; a journal removed meanwhile is not
+      // made again. (Node opens every descriptor close-on-exec.)
+      const fd = openSync(file, fsConstants.O_WRONLY | fsConstants.O_APPEND);
+      o = { fd, ino: seen ?? fstatSync(fd).ino };
+      otherFds.set(id, o);
+    } catch {
+      return;
+    }
   }
+  writeSync(o.fd, JSON.stringify(line) + '\n');
+}
+
+function closeOther(id: string): void {
+  const o = otherFds.get(id);
+  if (o) closeSync(o.fd);
+  otherFds.delete(id);
 }
 
 /** Records that namespace `name` of journal `id` is gone; drops the journal when its writer is gone and nothing is left. */
@@ -445,7 +472,10 @@ export function unmarkJournalEntry(id: string, name: string): void {
   const c = journalCache.get(id);
   if (!c) return;
   c.journal.live.delete(name);
-  if (c.journal.live.size === 0 && journalWriterDone(c.journal)) rmSync(path.join(dirs.journal(), id), { force: true });
+  if (c.journal.live.size === 0 && journalWriterDone(c.journal)) {
+    closeOther(id);
+    rmSync(path.join(dirs.journal(), id), { force: true });
+  }
 }
 
 /**
@@ -528,7 +558,12 @@ export function loadJournals(): Journal[] {
     journalCache.set(id, c);
     out.push(c.journal);
   }
-  for (const id of journalCache.keys()) if (!files.includes(id)) journalCache.delete(id);
+  for (const id of journalCache.keys()) {
+    if (!files.includes(id)) {
+      journalCache.delete(id);
+      closeOther(id);
+    }
+  }
   return out;
 }
 
@@ -551,6 +586,7 @@ export function pruneJournals(): number {
   let dropped = 0;
   for (const j of loadJournals()) {
     if (j.live.size === 0 && journalWriterDone(j)) {
+      closeOther(j.id);
       rmSync(path.join(dirs.journal(), j.id), { force: true });
       dropped++;
     }
