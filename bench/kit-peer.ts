@@ -3,8 +3,12 @@
  * descriptors are its own). Prints {"ms": ...}: the time of the library calls alone (node's own
  * start-up, ~50 ms, is not the library's cost and is excluded; the harness also records wall time).
  *
- *   node kit-peer.js bulk|perop|topology setup    HOST PREFIX N GATEWAY IPV6OFF GROUP
- *   node kit-peer.js bulk|perop|topology teardown HOST PREFIX N GROUP
+ *   node kit-peer.js bulk|perop|perop8|topology setup    HOST PREFIX N GATEWAY IPV6OFF GROUP
+ *   node kit-peer.js bulk|perop|perop8|topology teardown HOST PREFIX N GROUP
+ *
+ * `perop` is the plain loop a user writes first (create, veth with its peer up, lo up, address,
+ * default route; next namespace), one call awaited after the other; `perop8` the same loop with 8
+ * namespaces in flight.
  *
  * `topology` is the same scenario as a declarative topology: a host namespace with the bridge and
  * one template of N members; `up`, then `down` and the same wait for the kernel as the other peers.
@@ -59,12 +63,18 @@ async function main(argv: string[]): Promise<void> {
         { hostNs: host, ipv6: !ipv6off, group, concurrency: process.env.NK_BENCH_CONCURRENCY ? Number(process.env.NK_BENCH_CONCURRENCY) : undefined },
       );
     } else {
-      for (const [k, name] of names.entries()) {
+      const one = async (k: number) => {
+        const name = names[k];
         const ns = await netns.create(name, { loopbackUp: true, ipv6: !ipv6off });
         await host.links.add({ kind: 'veth', name, master: 'br0', up: true, group, peer: { name: 'eth0', netns: ns, up: true } });
         await ns.addresses.add('eth0', address(k + 1));
         await ns.routes.add({ to: 'default', via: gateway });
-      }
+      };
+      let next = 0;
+      const lanes = style === 'perop8' ? 8 : 1;
+      await Promise.all(Array.from({ length: lanes }, async () => {
+        while (next < n) await one(next++);
+      }));
     }
   } else {
     const group = Number(argv[5]);

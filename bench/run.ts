@@ -11,7 +11,8 @@
  *   BENCH_N=100,1000      namespace counts
  *   BENCH_RUNS=5          runs per peer and setting, alternating between peers
  *   BENCH_SYSCTLS=default,ipv6off
- *   BENCH_PEERS=kit-bulk,kit-topology,kit-perop,c-libnl,ip,ip-batch,pyroute2-netns,pyroute2-pushns
+ *   BENCH_PEERS=kit-bulk,kit-topology,kit-perop,kit-perop8,c-libnl,ip,ip-batch,pyroute2-netns,pyroute2-pushns
+ *   BENCH_CNI_RUNS=10     CNI ADD and DEL, netns-kit-cni against the reference bridge plugin (0: skip)
  *   BENCH_OUT=bench/last-run   where the markdown table and the JSON samples go
  *   BENCH_REPORT=file.json     only print the table of an earlier run's samples
  *   BENCH_CONNECT=1            the connection set-up line (ns.net.connect vs a client spawned with
@@ -20,22 +21,22 @@
  */
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bulk, netns } from '../lib/index';
 
 for (const arg of process.argv.slice(2)) {
-  const m = /^(BENCH_[A-Z]+)=(.*)$/.exec(arg);
+  const m = /^(BENCH_[A-Z_]+)=(.*)$/.exec(arg);
   if (m) process.env[m[1]] = m[2];
 }
 const ROOT = path.resolve(__dirname, '..', '..');
-const NS_LIST = (process.env.BENCH_N ?? '100,1000').split(',').filter(Boolean).map(Number);
+const NS_LIST = (process.env.BENCH_N ?? '100,1000').split(',').map(Number).filter((n) => n > 0); // BENCH_N=0: the CNI figures only
 const CONNECT = process.env.BENCH_CONNECT !== '0';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MODES = (process.env.BENCH_SYSCTLS ?? 'default,ipv6off').split(',') as Array<'default' | 'ipv6off'>;
-const ALL_PEERS = ['kit-bulk', 'kit-topology', 'kit-perop', 'c-libnl', 'ip', 'ip-batch', 'pyroute2-netns', 'pyroute2-pushns'] as const;
+const ALL_PEERS = ['kit-bulk', 'kit-topology', 'kit-perop', 'kit-perop8', 'c-libnl', 'ip', 'ip-batch', 'pyroute2-netns', 'pyroute2-pushns'] as const;
 type Peer = (typeof ALL_PEERS)[number];
 const PEERS = (process.env.BENCH_PEERS ?? ALL_PEERS.join(',')).split(',') as Peer[];
 const OUT = path.resolve(ROOT, process.env.BENCH_OUT ?? 'bench/last-run');
@@ -173,7 +174,8 @@ async function setup(peer: Peer, host: string, prefix: string, n: number, ipv6of
   switch (peer) {
     case 'kit-bulk':
     case 'kit-topology':
-    case 'kit-perop': {
+    case 'kit-perop':
+    case 'kit-perop8': {
       const m = await measure(process.execPath, [kit, peer.slice(4), 'setup', host, prefix, String(n), GATEWAY, v6, String(GROUP)]);
       return { ...m, ms: (JSON.parse(m.stdout) as { ms: number }).ms };
     }
@@ -191,7 +193,7 @@ async function setup(peer: Peer, host: string, prefix: string, n: number, ipv6of
 
 async function teardown(peer: Peer, host: string, prefix: string, n: number): Promise<Measured> {
   const kit = path.join(ROOT, 'dist', 'bench', 'kit-peer.js');
-  if (peer === 'kit-bulk' || peer === 'kit-topology' || peer === 'kit-perop') {
+  if (peer === 'kit-bulk' || peer === 'kit-topology' || peer === 'kit-perop' || peer === 'kit-perop8') {
     // These wait for the kernel themselves (deleteMany; watchCleanup for the others).
     const m = await measure(process.execPath, [kit, peer.slice(4), 'teardown', host, prefix, String(n), String(GROUP)]);
     return { ...m, ms: (JSON.parse(m.stdout) as { ms: number }).ms };
@@ -316,6 +318,114 @@ async function connectBench(): Promise<string> {
   }
 }
 
+// ---- CNI: one ADD and one DEL per run, netns-kit-cni against the reference `bridge` plugin ----
+
+interface CniSample {
+  side: 'kit' | 'ref';
+  cmd: 'ADD' | 'DEL';
+  run: number;
+  ms: number;
+}
+
+const CNI_RUNS = Number(process.env.BENCH_CNI_RUNS ?? 10);
+const REFERENCE_BRIDGE = '/usr/lib/cni/bridge';
+
+/**
+ * Both plugins get the same configuration shape (bridge, isGateway, ipMasq, host-local IPAM: the
+ * reference's own IPAM for both) and are started the way a runtime starts them, as a process in
+ * the runtime's namespace (here a throwaway "host" namespace, entered with nsenter, for both
+ * sides alike). Timed: from spawn to exit, the whole call, Node's start-up included.
+ */
+async function cniBench(runs: number): Promise<CniSample[]> {
+  const prefix = `${PREFIX}cni`;
+  const dir = path.join(TMP, 'cni');
+  const bin = path.join(dir, 'bin');
+  mkdirSync(bin, { recursive: true });
+  symlinkSync(path.join(ROOT, 'dist', 'bin', 'netns-kit-cni.js'), path.join(bin, 'netns-kit-cni'));
+  const host = await netns.create(`${prefix}h`, { loopbackUp: true });
+  const ctr = await netns.create(`${prefix}c`, { loopbackUp: true });
+  const conf = (side: 'kit' | 'ref') =>
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: `bench-${side}`,
+      type: side === 'kit' ? 'netns-kit-cni' : 'bridge',
+      bridge: side === 'kit' ? 'nkbk0' : 'nkbr0',
+      isGateway: true,
+      ipMasq: true,
+      ipam: { type: 'host-local', ranges: [[{ subnet: side === 'kit' ? '10.89.1.0/24' : '10.89.2.0/24' }]], dataDir: path.join(dir, `ipam-${side}`) },
+    });
+  const invoke = (side: 'kit' | 'ref', cmd: 'ADD' | 'DEL') =>
+    new Promise<number>((resolve, reject) => {
+      const env = {
+        PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+        CNI_COMMAND: cmd,
+        CNI_CONTAINERID: `bench-${side}`,
+        CNI_NETNS: ctr.path,
+        CNI_IFNAME: side === 'kit' ? 'eth1' : 'eth2',
+        CNI_PATH: `${bin}:/usr/lib/cni`,
+        NETNS_KIT_CNI_RUN_DIR: path.join(dir, 'run'),
+      };
+      const plugin = side === 'kit' ? path.join(bin, 'netns-kit-cni') : REFERENCE_BRIDGE;
+      const t0 = process.hrtime.bigint();
+      const child = spawn('nsenter', [`--net=${host.path}`, plugin], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      current = child;
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stdin!.end(conf(side));
+      child.on('close', (code) => {
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        current = undefined;
+        if (code !== 0) reject(new Error(`${side} ${cmd} exited ${code}: ${out.slice(-2000)}`));
+        else resolve(ms);
+      });
+    });
+  const samples: CniSample[] = [];
+  try {
+    // Warm-up, untimed: bridges created, page cache and IPAM directories in place for both.
+    for (const side of ['kit', 'ref'] as const) {
+      await invoke(side, 'ADD');
+      await invoke(side, 'DEL');
+    }
+    for (let run = 0; run < runs && !stopping; run++) {
+      const order: Array<'kit' | 'ref'> = run % 2 ? ['kit', 'ref'] : ['ref', 'kit'];
+      for (const side of order) {
+        for (const cmd of ['ADD', 'DEL'] as const) samples.push({ side, cmd, run, ms: await invoke(side, cmd) });
+      }
+      const last = samples.slice(-4);
+      console.log(`CNI run ${run + 1}/${runs} ${last.map((x) => `${x.side} ${x.cmd} ${x.ms.toFixed(1)} ms`).join('  ')}`);
+    }
+  } finally {
+    await netns.delete(ctr.name!, { missingOk: true });
+    await netns.delete(host.name!, { missingOk: true });
+  }
+  return samples;
+}
+
+function cniReport(samples: CniSample[]): string {
+  const out: string[] = [];
+  const runs = Math.max(...samples.map((s) => s.run + 1));
+  out.push(`### CNI: one ADD and one DEL, netns-kit-cni vs the reference bridge plugin (${runs} alternating runs)`);
+  out.push('');
+  out.push('Same configuration for both (bridge, isGateway, ipMasq, host-local IPAM), each plugin started as a runtime starts it.');
+  out.push('');
+  out.push('| command | netns-kit-cni ms | reference bridge ms | netns-kit-cni / reference (paired) |');
+  out.push('|---|---:|---:|---:|');
+  for (const cmd of ['ADD', 'DEL'] as const) {
+    const ms = (side: 'kit' | 'ref') => median(samples.filter((s) => s.side === side && s.cmd === cmd).map((s) => s.ms));
+    const rs: number[] = [];
+    for (const s of samples.filter((x) => x.side === 'kit' && x.cmd === cmd)) {
+      const r = samples.find((x) => x.side === 'ref' && x.cmd === cmd && x.run === s.run);
+      if (r) rs.push(s.ms / r.ms);
+    }
+    out.push(`| ${cmd} | ${ms('kit').toFixed(1)} | ${ms('ref').toFixed(1)} | ${median(rs).toFixed(2)}x |`);
+  }
+  out.push('');
+  out.push('Target: ≤ 1.2x for ADD and DEL.');
+  out.push('');
+  return out.join('\n');
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -324,6 +434,7 @@ function median(xs: number[]): number {
 
 function report(samples: Sample[]): string {
   const out: string[] = [];
+  if (!samples.length) return ''; // BENCH_N=0: the CNI figures only
   const kernel = os.release();
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   out.push(`Machine: ${cpu}, ${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB; kernel ${kernel}; node ${process.version}; ${new Date().toISOString()}`);
@@ -362,6 +473,20 @@ function report(samples: Sample[]): string {
       out.push('');
       out.push('"vs kit-bulk" = median over runs of (peer time / kit-bulk time in the same run); above 1: kit-bulk is that many times faster.');
       out.push('');
+      // Issue 17's figure: the plain per-operation loop against the C floor, paired run by run.
+      const floor = (p: Peer) => {
+        const rs: number[] = [];
+        for (const s of cell.filter((x) => x.peer === p)) {
+          const c = cell.find((x) => x.peer === 'c-libnl' && x.run === s.run);
+          if (c) rs.push(s.setup.ms / c.setup.ms);
+        }
+        return rs.length ? `${median(rs).toFixed(2)}x` : undefined;
+      };
+      const loops = (['kit-perop', 'kit-perop8'] as Peer[]).map((p) => [p, floor(p)] as const).filter(([, r]) => r !== undefined);
+      if (loops.length) {
+        out.push(`**Per-operation loop vs the C floor (c-libnl), set-up, paired:** ${loops.map(([p, r]) => `${p} ${r}`).join(', ')} (target ≤ 1.3x)`);
+        out.push('');
+      }
     }
   }
   return out.join('\n');
@@ -370,8 +495,10 @@ function report(samples: Sample[]): string {
 async function main(): Promise<void> {
   if (process.env.BENCH_REPORT) {
     // Re-print the table of an earlier (possibly interrupted) run from its JSON samples.
-    const samples = JSON.parse(readFileSync(process.env.BENCH_REPORT, 'utf8')) as Sample[];
+    const saved = JSON.parse(readFileSync(process.env.BENCH_REPORT, 'utf8')) as Sample[] | { namespaces: Sample[]; cni: CniSample[] };
+    const samples = Array.isArray(saved) ? saved : saved.namespaces;
     console.log(report(samples));
+    if (!Array.isArray(saved) && saved.cni.length) console.log(cniReport(saved.cni));
     return;
   }
   if (process.getuid?.() !== 0) throw new Error('the benchmark creates namespaces: run it as root');
@@ -393,14 +520,19 @@ async function main(): Promise<void> {
           const s = await oneRun(peer, n, mode, run);
           samples.push(s);
           console.log(`N=${n} ${mode} run ${run + 1}/${RUNS} ${peer.padEnd(16)} setup ${(s.setup.ms / n).toFixed(3)} ms/ns  teardown ${(s.teardown.ms / n).toFixed(3)} ms/ns  rss ${(s.setup.rssKb / 1024).toFixed(1)} MB  fds ${s.setup.fds}`);
-          writeFileSync(`${OUT}.json`, JSON.stringify(samples, null, 1));
+          writeFileSync(`${OUT}.json`, JSON.stringify({ namespaces: samples, cni: [] }, null, 1));
         }
       }
       const table = report(samples);
       writeFileSync(`${OUT}.md`, `${table}\n${connectLine}\n`);
     }
   }
-  const table = `${report(samples)}\n${connectLine}\n`;
+  let table = `${report(samples)}\n${connectLine}\n`;
+  if (CNI_RUNS > 0 && !stopping) {
+    const cni = await cniBench(CNI_RUNS);
+    writeFileSync(`${OUT}.json`, JSON.stringify({ namespaces: samples, cni }, null, 1));
+    table += `\n${cniReport(cni)}`;
+  }
   writeFileSync(`${OUT}.md`, table);
   console.log(`\n${table}\nwritten to ${OUT}.md and ${OUT}.json`);
 }

@@ -3,6 +3,7 @@
  * `code` (EEXIST, ENOENT, ... or ERR_NETNS_* for input we refuse), negative `errno`, `syscall`
  * (the operation), and where it happened (`netns`, `ifname`), plus the kernel's extended-ack text.
  */
+import { now, traceOn } from './op-trace';
 import { constants } from 'node:os';
 import type { NativeFailure } from './native';
 
@@ -138,11 +139,14 @@ export function fromNative(failure: unknown, ctx: ErrorContext, callerStack: str
 export async function call<T>(ctx: ErrorContext, fn: () => Promise<T>): Promise<T> {
   const holder: { stack?: string } = {};
   Error.captureStackTrace(holder, call);
+  const t0 = traceOn ? now() : 0;
   try {
     return await fn();
   } catch (failure) {
     const frames = holder.stack?.split('\n').slice(1).join('\n');
     throw fromNative(failure, ctx, frames);
+  } finally {
+    if (traceOn) process.stderr.write(`nk-js ${ctx.syscall ?? 'call'} total=${Math.round(now() - t0)}us\n`);
   }
 }
 

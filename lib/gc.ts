@@ -147,7 +147,9 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     // A set entry is dropped with its whole set (below), never by name: the name's own marker
     // file, if any, belongs to somebody else.
     const unmark = async () => {
-      if (!dryRun && !m.marker?.set) await registry.unmarkNamespace(m.name);
+      if (dryRun || m.marker?.set) return;
+      if (m.marker?.journal !== undefined) registry.unmarkJournalEntry(m.marker.journal, m.name);
+      else await registry.unmarkNamespaceFile(m.name);
     };
     if (!m.marker) {
       // Written by a process that died between opening and writing it, before it created anything.
@@ -161,9 +163,12 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     let inode: number | undefined;
     if (present.has(m.name)) inode = (await fs.stat(path.join(RUN_DIR, m.name)).catch(() => undefined))?.ino;
     // No inode recorded: the owner died between creating the namespace and recording its inode
-    // (a window of one file write). The namespace of that name is taken to be the one it made;
-    // only a same-named `ip netns add` in that window and after the crash could be mistaken.
-    const superseded = m.marker.inode === undefined && newest.get(m.name)! > m.marker.created;
+    // (a window of one write). The namespace of that name is taken to be the one it made; only a
+    // same-named `ip netns add` in that window and after the crash could be mistaken.
+    // A newer marker of that name (another journal's entry, a set's) always speaks for it, inode
+    // or not: the kernel reuses nsfs inode numbers, so an old entry's inode may match a namespace
+    // made later under the same name by somebody else (after a foreign `ip netns del`).
+    const superseded = newest.get(m.name)! > m.marker.created;
     const ours = inode !== undefined && !superseded && (m.marker.inode === undefined || m.marker.inode === inode);
     if (!ours) {
       report.staleMarkers++;
@@ -191,6 +196,9 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     if (!(await registry.ownerLost(set.owner, records))) continue;
     if (!dryRun) registry.unmarkNamespaceSet(set.id);
   }
+
+  // Journals of processes that are gone, with every entry handled (collected, stale or deleted).
+  if (!dryRun) registry.pruneJournals();
 
   for (const r of await registry.listTopologies()) {
     if (!mine(r.name) || !registry.topologyLost(r)) continue;

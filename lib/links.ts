@@ -2,6 +2,7 @@
  * Links in one namespace: veth pairs (peer created directly in its namespace), bridges, dummy,
  * macvlan and vxlan devices; bring up/down, MTU, MAC, rename, master, move; list and delete.
  */
+import { randomBytes } from 'node:crypto';
 import { call, invalid, isNotFound } from './errors';
 import { native, type NativeLink, type NativeLinkAdd, type NativeLinkChange, type NativeLinkSpec } from './native';
 import { parseAddress } from './ip';
@@ -125,6 +126,18 @@ export interface LinkStats {
   txDropped: number;
   multicast: number;
   collisions: number;
+}
+
+/**
+ * A random unicast, locally administered MAC address (02:xx:..., the way the CNI reference plugins
+ * and systemd-networkd make one). Given to a bridge in its creating message it stays fixed: a
+ * bridge whose MAC the kernel chose takes its lowest port's MAC, so its address (a gateway's, for
+ * the namespaces behind it) changes as ports come and go and neighbours keep a stale entry.
+ */
+export function randomLocalMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0] & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
 const KINDS: readonly LinkKind[] = ['veth', 'bridge', 'dummy', 'macvlan', 'vxlan'];

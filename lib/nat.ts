@@ -96,19 +96,32 @@ export class Nat {
    * its id. Equivalent to: `nft -f` of the rule's few lines, as one transaction.
    */
   async add(spec: NatRuleSpec): Promise<NatResult> {
-    const n = rules.normalize(spec);
-    const id = rules.ruleId(n);
+    const [id] = await this.addAll([spec]);
+    return { id, warnings: await this.locked(() => this.forwardWarnings()) };
+  }
+
+  /**
+   * add() for several rules at once, without the forward-chain warnings (which list the whole
+   * ruleset): one read, one transaction for the rules not there yet, the forwarding sysctls.
+   * Resolves with their ids. The CNI plugin's path (one call per container: every
+   * libnftables run counts). Equivalent to: `nft -f` of all the rules' lines, as one transaction.
+   */
+  async addAll(specs: NatRuleSpec[]): Promise<string[]> {
+    const ns = specs.map((s) => rules.normalize(s));
+    const ids = ns.map((n) => rules.ruleId(n));
     return this.locked(async () => {
       const current = await this.read();
       const owned = rules.ownedRules(current);
-      if (!owned.rules.some((r) => r.id === id)) {
-        this.checkConflicts([n], [id], owned.rules);
+      const fresh = ns.filter((_, i) => !owned.rules.some((r) => r.id === ids[i]) && ids.indexOf(ids[i]) === i);
+      if (fresh.length) {
+        this.checkConflicts(fresh, fresh.map((n) => rules.ruleId(n)), owned.rules);
         const cmds = this.setupCommands(current, owned);
-        for (const r of rules.buildRules(this.table, n, id)) cmds.push(rules.addRule(r));
+        for (const n of fresh) for (const r of rules.buildRules(this.table, n, rules.ruleId(n))) cmds.push(rules.addRule(r));
         await this.run(cmds, 'add nat rule');
-        await this.flushConntrack([], [n]);
+        await this.flushConntrack([], fresh);
       }
-      return { id, warnings: await this.ensureForwarding([n]) };
+      await this.ensureForwarding(ns);
+      return ids;
     });
   }
 
@@ -202,7 +215,8 @@ export class Nat {
         await this.run(cmds, 'apply nat rules');
         await this.flushConntrack(specsOf(gone), added.map(([, n]) => n));
       }
-      return { ids, warnings: await this.ensureForwarding([...unique.values()]) };
+      await this.ensureForwarding([...unique.values()]);
+      return { ids, warnings: unique.size ? await this.forwardWarnings() : [] };
     });
   }
 
@@ -301,11 +315,10 @@ export class Nat {
 
   /**
    * Makes sure what the rules NAT is forwarded: ip_forward / IPv6 forwarding on in this
-   * namespace, route_localnet on the interface towards a localhost forward's backend. Returns a
-   * warning for each other table's forward chain whose policy would still drop the traffic.
+   * namespace, route_localnet on the interface towards a localhost forward's backend.
    */
-  private async ensureForwarding(specs: NatRuleSpec[]): Promise<string[]> {
-    if (!specs.length) return [];
+  private async ensureForwarding(specs: NatRuleSpec[]): Promise<void> {
+    if (!specs.length) return;
     const families = new Set(specs.map(rules.familyOfSpec));
     if (families.has(4)) await this.setSysctl('net/ipv4/ip_forward');
     if (families.has(6)) await this.setSysctl('net/ipv6/conf/all/forwarding');
@@ -315,6 +328,10 @@ export class Nat {
         await this.setSysctl(`net/ipv4/conf/${dev ?? 'all'}/route_localnet`);
       }
     }
+  }
+
+  /** A warning for each other table's forward chain whose policy would drop what our rules NAT. */
+  private async forwardWarnings(): Promise<string[]> {
     const chains = rules.parseListing(await this.run([{ list: { chains: null } }], 'list chains')).chains;
     return rules.droppingForwardChains(chains, this.table).map(
       (c) => `table ${c.family} ${c.table} chain ${c.name} (hook forward) has policy drop: traffic NATed by inet ${this.table} is dropped there unless one of its rules accepts it`,

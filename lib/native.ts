@@ -266,9 +266,13 @@ export interface NativeBulkChunkResult {
 }
 
 export interface NativeAddon {
-  /** unshare + bind mount onto `path` (created O_EXCL); `sysctls` are written inside the new namespace first. */
-  /** Resolves with the new namespace's identity (what a Netns handle is bound to). */
-  netnsCreate(runDir: string, path: string, sysctls: Array<[string, string]>): Promise<{ dev: number; ino: number }>;
+  /**
+   * unshare + bind mount onto `path` (created O_EXCL); `sysctls` are written inside the new namespace
+   * first; its netlink socket is opened from inside; `loopbackUp` brings lo up. Resolves with the
+   * namespace's identity (what a Netns handle is bound to; the registry records its inode). A
+   * failure leaves nothing behind.
+   */
+  netnsCreate(runDir: string, path: string, sysctls: Array<[string, string]>, loopbackUp?: boolean): Promise<{ dev: number; ino: number }>;
   /** `ns` may be a bound reference: ESTALE (nothing deleted) when the path holds another namespace. */
   netnsDelete(ns: string): Promise<void>;
   /** RTM_GETNSID: the id `ns` has for each of `others`, -1 when none. */

@@ -4,7 +4,7 @@
  * A named namespace is an empty file under /run/netns with the namespace bind-mounted onto it
  * (iproute2's layout), so `ip netns list` and `ip -n NAME ...` see ours and we open theirs.
  */
-import { promises as fs, statSync } from 'node:fs';
+import { existsSync, promises as fs, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { call, invalid, isNotFound, NetnsError, type SystemErrorCode } from './errors';
 import { Addresses } from './addresses';
@@ -16,14 +16,25 @@ import { Rules } from './rules';
 import { Nexthops } from './nexthops';
 import { Fdb } from './fdb';
 import { Sysctl } from './sysctl';
-import { Nat, DEFAULT_TABLE } from './nat';
-import { Firewall, DEFAULT_FIREWALL_TABLE, type FirewallOptions } from './firewall';
-import { exec, spawn, type ExecOptions, type ExecResult, type SpawnOptions } from './process';
+// NAT (libnftables rule model), processes and watching are loaded on first use: a short-lived
+// program (the CNI plugin, started once per container) pays only for what it calls.
+import type { Nat } from './nat';
+import type { ExecOptions, ExecResult, SpawnOptions } from './process';
 import type { ChildProcess } from 'node:child_process';
 import * as validate from './validate';
 import * as registry from './registry';
+import { PhaseTrace, traceOn } from './op-trace';
+import type { NamespaceWatch, NamespaceWatchOptions, NetworkWatch, WatchOptions } from './watch';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const lazy = {
+  nat: () => require('./nat') as typeof import('./nat'),
+  process: () => require('./process') as typeof import('./process'),
+  watch: () => require('./watch') as typeof import('./watch'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+import { Firewall, DEFAULT_FIREWALL_TABLE, type FirewallOptions } from './firewall';
 import { Tc } from './tc';
-import { watchNamespaces, watchNetwork, type NamespaceWatch, type NamespaceWatchOptions, type NetworkWatch, type WatchOptions } from './watch';
 import { NetnsDgram, NetnsNet, rawSocket, type RawSocketOptions } from './sockets';
 import type { DefaultPools, NetnsDispatcherOptions, NetnsHttpAgent, NetnsHttpAgentOptions, NetnsHttpsAgent, NetnsHttpsAgentOptions } from './http-agent';
 import type { Agent as UndiciAgent, RequestInfo, RequestInit, Response } from 'undici';
@@ -138,13 +149,14 @@ export class Netns<Name extends string | undefined = string | undefined> impleme
 
   /** NAT in this namespace's `inet netns_kit` table (nft ... inet netns_kit ...). */
   get nat(): Nat {
+    const { Nat, DEFAULT_TABLE } = lazy.nat();
     this.natDefault ??= new Nat(this, DEFAULT_TABLE);
     return this.natDefault;
   }
 
   /** NAT in a table of another name, `inet NAME` (e.g. one per tool). Other tables are never touched. */
   natTable(name: string): Nat {
-    return new Nat(this, name);
+    return new (lazy.nat().Nat)(this, name);
   }
 
   // ---- firewall (lib/firewall.ts) ----
@@ -171,13 +183,13 @@ export class Netns<Name extends string | undefined = string | undefined> impleme
    */
   spawn(cmd: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
     this.checkIdentitySync();
-    return spawn(this.path, cmd, args, options);
+    return lazy.process().spawn(this.path, cmd, args, options);
   }
 
   /** Runs `cmd` inside this namespace and collects its output. Rejects (ERR_NETNS_EXEC_FAILED) on a non-zero exit unless `check: false`. */
   async exec(cmd: string, args: readonly string[] = [], options: ExecOptions = {}): Promise<ExecResult> {
     await this.checkIdentity();
-    return exec(this.path, cmd, args, options);
+    return lazy.process().exec(this.path, cmd, args, options);
   }
 
   // nsenter opens the path itself, after this check; the window between the two is a stat long.
@@ -222,7 +234,7 @@ export class Netns<Name extends string | undefined = string | undefined> impleme
    * ```
    */
   watch(options: WatchOptions = {}): NetworkWatch {
-    return watchNetwork(this.ref, this.label, options);
+    return lazy.watch().watchNetwork(this.ref, this.label, options);
   }
 
   // ---- sockets inside this namespace (lib/sockets.ts, lib/http-agent.ts, docs/sockets.md) ----
@@ -385,7 +397,7 @@ export function createOwner(options: Pick<CreateOptions, 'temporary' | 'persist'
  * again. A file nobody recorded, or one whose creator is still running, is left alone (EEXIST).
  */
 export async function reclaimStaleEntry(name: string, p: string, owner: registry.Owner): Promise<void> {
-  if (!(await fs.stat(p).then(() => true, () => false))) return;
+  if (!existsSync(p)) return;
   const m = await registry.readNamespaceMarker(name).catch(() => undefined);
   if (!m) return;
   if (registry.sameOwner(m.owner, owner) || ('pid' in m.owner && registry.processGone(m.owner))) {
@@ -398,28 +410,38 @@ export async function createOwned(name: string, options: CreateOptions, owner: r
   const p = pathOf(name);
   validate.knownKeys(validate.object(options, 'create options'), 'create options', CREATE_OPTION_KEYS);
   const sysctls = sysctlList(options);
+  const loopbackUp = options.loopbackUp === undefined ? false : validate.bool(options.loopbackUp, 'loopbackUp');
+  const trace = traceOn ? new PhaseTrace(`netns.create ${name}`) : undefined;
   // A live namespace of that name keeps its marker (whoever made it): the create below fails with
   // EEXIST. Otherwise a marker left there is stale and is replaced by ours.
   // A registry this process may not write (no permission, read-only /run) never blocks the
   // operation: it goes ahead unrecorded, and gc will simply never collect that namespace.
-  const live = await isNamespaceFile(p);
+  // Checked synchronously: a statfs costs microseconds, a trip through libuv's pool a wake-up.
+  const live = isNamespaceFileSync(p);
   if (!live) await reclaimStaleEntry(name, p, owner);
   const marked = !live && (await registry.markNamespace(name, owner).then(() => true, () => false));
+  trace?.mark('mark');
   let identity: NamespaceIdentity;
   try {
-    identity = await call({ netns: name, syscall: 'create netns' }, () => native.netnsCreate(RUN_DIR, p, sysctls));
+    // lo comes up in the same job, through the socket the job opens inside the new namespace.
+    identity = await call({ netns: name, syscall: 'create netns' }, () => native.netnsCreate(RUN_DIR, p, sysctls, loopbackUp));
   } catch (e) {
     if (marked) await registry.unmarkNamespace(name);
     throw e;
   }
+  trace?.mark('native');
   const ns = new Netns(name, p, true, identity);
+  const inode = identity.ino;
   try {
-    if (marked) await registry.confirmNamespace(name, (await fs.stat(p)).ino);
-    if (options.loopbackUp) await ns.links.set('lo', { up: true });
+    // 0: the job could not stat what it had just mounted; the entry then stays unconfirmed,
+    // which gc reads as "ours unless a newer marker names it" (never as somebody else's).
+    if (marked && inode > 0) await registry.confirmNamespace(name, inode);
   } catch (e) {
     await deleteByName(name, { missingOk: true });
     throw e;
   }
+  trace?.mark('confirm');
+  trace?.print();
   return ns;
 }
 
@@ -454,6 +476,14 @@ const NSFS_MAGIC = 0x6e736673;
 export async function isNamespaceFile(p: string): Promise<boolean> {
   try {
     return Number((await fs.statfs(p)).type) === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+function isNamespaceFileSync(p: string): boolean {
+  try {
+    return Number(statfsSync(p).type) === NSFS_MAGIC;
   } catch {
     return false;
   }
@@ -548,7 +578,7 @@ export function remove(name: string, options: DeleteOptions = {}): Promise<void>
  * Equivalent to: `ip netns monitor`
  */
 export function watch(options: NamespaceWatchOptions = {}): NamespaceWatch {
-  return watchNamespaces(RUN_DIR, options);
+  return lazy.watch().watchNamespaces(RUN_DIR, options);
 }
 
 export { NetnsError };

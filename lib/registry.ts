@@ -5,7 +5,7 @@
  * Layout (a tmpfs under /run, so it is forgotten at reboot exactly like the namespaces it tracks;
  * `NETNS_KIT_RUN_DIR` moves it, e.g. for tests):
  *
- *   /run/netns-kit/netns/NAME            a namespace we created (/run/netns/NAME)
+ *   /run/netns-kit/netns/NAME            a namespace we created (/run/netns/NAME), with its own file
  *   /run/netns-kit/links/NETNS/IFNAME    a link we created in a namespace we do not own
  *   /run/netns-kit/nat/NETNS/TABLE       an nftables table we created in a namespace we do not own
  *   /run/netns-kit/firewall/NETNS/TABLE  a firewall table (lib/firewall.ts) we created in a namespace we do not own
@@ -13,6 +13,9 @@
  *   /run/netns-kit/sets/ID               many namespaces made in one go (bulk.createMany, topology
  *                                        templates): one file for the whole set, not one per namespace
  *                                        (with their veth ends in namespaces the owner does not own)
+ *   /run/netns-kit/journal/ID            namespaces made one at a time (netns.create): one append-only
+ *                                        file per process, one line per fact, not one file per namespace
+ *   /run/netns-kit/netns/NAME            (older releases: a marker file per namespace; still read)
  *
  * Every marker is written BEFORE the kernel object is created and removed AFTER it is deleted, so
  * a crash at any moment leaves at worst a marker without an object (gc drops the marker), never
@@ -24,7 +27,7 @@
  * and what identifies the object (a namespace's nsfs inode, a link's interface index), so gc never
  * removes a same-named object somebody else made later.
  */
-import { closeSync, fstatSync, openSync, promises as fs, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, unlinkSync, promises as fs, mkdirSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { native } from './native';
@@ -41,6 +44,8 @@ export interface NamespaceMarker {
   inode?: number;
   /** the namespace set (sets/ID) this entry comes from; absent for a marker file of its own */
   set?: string;
+  /** the journal (journal/ID) this entry comes from */
+  journal?: string;
 }
 
 export interface LinkMarker {
@@ -102,6 +107,7 @@ const dirs = {
   firewall: (ns: string) => path.join(registryDir(), 'firewall', ns),
   topologies: () => path.join(registryDir(), 'topologies'),
   sets: () => path.join(registryDir(), 'sets'),
+  journal: () => path.join(registryDir(), 'journal'),
 };
 
 let boot: string | undefined;
@@ -204,7 +210,11 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 }
 
 async function unlinkQuiet(file: string): Promise<void> {
-  rmSync(file, { force: true });
+  try {
+    unlinkSync(file); // one syscall (rmSync stats first)
+  } catch {
+    // already gone
+  }
 }
 
 async function readdirQuiet(dir: string): Promise<string[]> {
@@ -230,13 +240,19 @@ export async function readNamespaceMarker(name: string): Promise<NamespaceMarker
     const entry = setEntry(set, name);
     if (!best || entry.created > best.created) best = entry;
   }
+  for (const j of loadJournals()) {
+    const entry = j.live.get(name);
+    if (entry && (!best || entry.created > best.created)) best = journalEntry(j, entry);
+  }
   return best;
 }
 
-/** Records that we are about to create namespace `name` for `owner`. */
+/**
+ * Records that we are about to create namespace `name` for `owner`: one line appended to this
+ * process's journal (a write, not a file creation: ~1 ms less per namespace on an ext4 /run).
+ */
 export async function markNamespace(name: string, owner: Owner): Promise<void> {
-  const m: NamespaceMarker = { kind: 'netns', name, owner, created: new Date().toISOString() };
-  writeMarker(path.join(dirs.netns(), fileName(name)), m);
+  journalAppend(name, { owner, created: new Date().toISOString() });
 }
 
 /**
@@ -259,17 +275,29 @@ function appendToMarker(file: string, data: unknown): void {
 
 /** Adds the inode once the namespace exists. */
 export async function confirmNamespace(name: string, inode: number): Promise<void> {
-  appendToMarker(path.join(dirs.netns(), fileName(name)), { inode });
+  journalAppend(name, { inode });
 }
 
 /** Hands a namespace we created to a new owner (a completed topology, or persist). */
 export async function reownNamespace(name: string, owner: Owner): Promise<void> {
   const m = await readNamespaceMarker(name);
-  if (m) writeAtomic(path.join(dirs.netns(), fileName(name)), { ...m, owner });
+  if (!m) return;
+  if (m.journal !== undefined) appendToJournal(m.journal, { name, owner });
+  else writeAtomic(path.join(dirs.netns(), fileName(name)), { ...m, owner });
 }
 
+/** Removes only the marker file of its own of `name` (gc: a stale one; journal entries are separate markers). */
+export async function unmarkNamespaceFile(name: string): Promise<void> {
+  await unlinkQuiet(path.join(dirs.netns(), fileName(name)));
+}
+
+/** Forgets namespace `name` (deleted, or never made): its marker file and every journal's entry. */
 export async function unmarkNamespace(name: string): Promise<void> {
   await unlinkQuiet(path.join(dirs.netns(), fileName(name)));
+  if (mine?.live.has(name)) journalAppend(name, { deleted: true });
+  for (const j of loadJournals()) {
+    if (j.id !== mine?.id && j.live.has(name)) unmarkJournalEntry(j.id, name);
+  }
 }
 
 export async function listNamespaceMarkers(): Promise<Array<{ name: string; marker?: NamespaceMarker; ageMs: number }>> {
@@ -285,7 +313,296 @@ export async function listNamespaceMarkers(): Promise<Array<{ name: string; mark
   for (const set of loadSets()) {
     for (const name of set.names) out.push({ name, marker: setEntry(set, name), ageMs: Date.now() - set.mtimeMs });
   }
+  for (const j of loadJournals()) {
+    for (const e of j.live.values()) out.push({ name: e.name, marker: journalEntry(j, e), ageMs: Date.now() - j.mtimeMs });
+  }
   return out;
+}
+
+// ---- the journal: namespaces made one at a time, one append-only file per process ----
+//
+// `netns.create` records each namespace as lines appended to its process's journal rather than a
+// file of its own (a file creation costs ~1 ms on an ext4 /run, as much as the namespace itself).
+// The same order as for marker files holds: the line naming the namespace and its owner is
+// written (one write(2), O_APPEND) BEFORE the namespace is created, its inode appended once it
+// exists, and a `deleted` line appended AFTER it is gone. So a process killed at any moment leaves
+// at worst an entry without a namespace (gc drops it), never a namespace without an entry; gc
+// treats each live entry exactly like a marker file of its own (owner lost, same inode, or no
+// inode and no newer marker for that name).
+//
+//   {"writer":{"pid":P,"start":S}}                     first line: the process that appends here
+//   {"name":N,"owner":{...},"created":ISO}             about to create N for that owner
+//   {"name":N,"inode":I}                               N exists, with that nsfs inode
+//   {"name":N,"owner":{...}}                           N handed to another owner
+//   {"name":N,"deleted":true}                          N is gone (or was never made)
+//
+// Any process may append a `deleted` line to another's journal (it deleted that namespace). The
+// writer rewrites its journal with only the live entries once it is mostly history (tmp + rename) and
+// removes it at exit when no entry is left; the last `deleted` line appended to the journal of a
+// process that is gone removes it, and so does gc.
+
+interface JournalLine {
+  writer?: { pid: number; start: string };
+  name?: string;
+  owner?: Owner;
+  created?: string;
+  inode?: number;
+  deleted?: boolean;
+}
+
+export interface JournalEntry {
+  name: string;
+  owner: Owner;
+  created: string;
+  inode?: number;
+}
+
+export interface Journal {
+  id: string;
+  writer?: { pid: number; start: string };
+  live: Map<string, JournalEntry>;
+  mtimeMs: number;
+}
+
+/** This process's journal, open for appending (undefined until the first namespace). */
+let mine: { id: string; fd: number; pid: number; size: number; live: Map<string, JournalEntry> } | undefined;
+/**
+ * Compact this process's journal once it is past 64 KiB and more than twice what its live entries
+ * need (~200 bytes each): a process creating and deleting namespaces for hours keeps a small
+ * journal, and a process reading it for the first time (gc, a delete) parses little.
+ */
+const JOURNAL_COMPACT_BYTES = 64 * 1024;
+const JOURNAL_ENTRY_BYTES = 200;
+
+function applyLine(live: Map<string, JournalEntry>, v: JournalLine): void {
+  if (typeof v.name !== 'string') return;
+  if (v.deleted) {
+    live.delete(v.name);
+    return;
+  }
+  const e = live.get(v.name);
+  if (v.created !== undefined && v.owner !== undefined) live.set(v.name, { name: v.name, owner: v.owner, created: v.created });
+  else if (e && v.inode !== undefined) e.inode = v.inode;
+  else if (e && v.owner !== undefined) e.owner = v.owner;
+}
+
+function openJournal(): NonNullable<typeof mine> {
+  if (mine && mine.pid === process.pid) return mine;
+  const dir = dirs.journal();
+  ensureDir(dir);
+  // The writer's pid leads the id (journalWriterDone falls back to it for a journal without its head).
+  const id = `${process.pid}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  const file = path.join(dir, id);
+  const fd = openSync(file, 'a', 0o644);
+  const head = JSON.stringify({ writer: processOwner() }) + '\n';
+  writeSync(fd, head);
+  mine = { id, fd, pid: process.pid, size: head.length, live: new Map() };
+  const done = mine;
+  process.once('exit', () => {
+    // Nothing left to find: the file goes too. Entries left (persistent namespaces, or ones this
+    // process did not delete) keep it for gc.
+    if (done.live.size === 0) rmSync(file, { force: true });
+  });
+  return mine;
+}
+
+/** Appends one fact about `name` to this process's journal. */
+function journalAppend(name: string, fact: Omit<JournalLine, 'name' | 'writer'>): void {
+  const j = openJournal();
+  const line: JournalLine = { name, ...fact };
+  const text = JSON.stringify(line) + '\n';
+  writeSync(j.fd, text);
+  j.size += text.length;
+  applyLine(j.live, line);
+  // Never truncated in place: readers of other processes follow a journal by reading what was
+  // appended since their last look; a compacted journal is a new file (another inode), read whole.
+  if (j.size > JOURNAL_COMPACT_BYTES && j.size > 2 * JOURNAL_ENTRY_BYTES * j.live.size) compactJournal(j);
+}
+
+/** Rewrites this process's journal with only its live entries (tmp + rename: never seen half-written). */
+function compactJournal(j: NonNullable<typeof mine>): void {
+  const file = path.join(dirs.journal(), j.id);
+  const lines = [JSON.stringify({ writer: processOwner() })];
+  for (const e of j.live.values()) {
+    lines.push(JSON.stringify({ name: e.name, owner: e.owner, created: e.created }));
+    if (e.inode !== undefined) lines.push(JSON.stringify({ name: e.name, inode: e.inode }));
+  }
+  const text = lines.join('\n') + '\n';
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o644 });
+  renameSync(tmp, file);
+  closeSync(j.fd);
+  j.fd = openSync(file, 'a', 0o644);
+  j.size = text.length;
+}
+
+/** Descriptors of other processes' journals this process appends to (a delete loop opens each once). */
+const otherFds = new Map<string, { fd: number; ino: number }>();
+
+/** Appends a line to another process's journal (never creates one). */
+function appendToJournal(id: string, line: JournalLine): void {
+  if (id === mine?.id) {
+    journalAppend(line.name!, line);
+    return;
+  }
+  const file = path.join(dirs.journal(), id);
+  // The journal as last seen (loadJournals): a compacted one is another file, so reopen then.
+  const seen = journalCache.get(id)?.ino;
+  let o = otherFds.get(id);
+  if (o && seen !== undefined && o.ino !== seen) {
+    closeSync(o.fd);
+    otherFds.delete(id);
+    o = undefined;
+  }
+  if (!o) {
+    try {
+      // O_APPEND without O_CREAT: each line lands whole at the end; a journal removed meanwhile is not
+      // made again. (Node opens every descriptor close-on-exec.)
+      const fd = openSync(file, fsConstants.O_WRONLY | fsConstants.O_APPEND);
+      o = { fd, ino: seen ?? fstatSync(fd).ino };
+      otherFds.set(id, o);
+    } catch {
+      return;
+    }
+  }
+  writeSync(o.fd, JSON.stringify(line) + '\n');
+}
+
+function closeOther(id: string): void {
+  const o = otherFds.get(id);
+  if (o) closeSync(o.fd);
+  otherFds.delete(id);
+}
+
+/** Records that namespace `name` of journal `id` is gone; drops the journal when its writer is gone and nothing is left. */
+export function unmarkJournalEntry(id: string, name: string): void {
+  appendToJournal(id, { name, deleted: true });
+  if (id === mine?.id) return;
+  // The cached copy is brought up to date by the next read of the file's tail; this answer needs
+  // only this entry gone (another process only ever adds `deleted` lines to someone else's journal).
+  const c = journalCache.get(id);
+  if (!c) return;
+  c.journal.live.delete(name);
+  if (c.journal.live.size === 0 && journalWriterDone(c.journal)) {
+    closeOther(id);
+    rmSync(path.join(dirs.journal(), id), { force: true });
+  }
+}
+
+/**
+ * What is known of each journal file: read once whole, then only the lines appended since (a
+ * process deleting 1000 namespaces of another one's journal must not parse it 1000 times).
+ */
+const journalCache = new Map<string, { ino: number; mtimeMs: number; size: number; consumed: number; journal: Journal }>();
+
+function applyText(j: Journal, text: string): void {
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    let v: JournalLine;
+    try {
+      v = JSON.parse(line) as JournalLine;
+    } catch {
+      continue; // a line cut short by a crash: what it said was never acted on
+    }
+    if (v.writer) j.writer = v.writer;
+    else applyLine(j.live, v);
+  }
+}
+
+/** Reads `file` from byte `from` up to its last complete line; returns the text and where it ends. */
+function readLines(file: string, from: number, to: number): { text: string; end: number } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const buf = Buffer.alloc(to - from);
+    const n = readSync(fd, buf, 0, buf.length, from);
+    const last = buf.lastIndexOf(0x0a, n - 1);
+    if (last < 0) return { text: '', end: from };
+    return { text: buf.toString('utf8', 0, last + 1), end: from + last + 1 };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Every journal (this process's own from memory), re-read only where its file changed. */
+export function loadJournals(): Journal[] {
+  const dir = dirs.journal();
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((n) => !n.endsWith('.tmp'));
+  } catch {
+    return [];
+  }
+  const out: Journal[] = [];
+  for (const id of files) {
+    if (mine && id === mine.id && mine.pid === process.pid) {
+      out.push({ id, writer: processOwner(), live: mine.live, mtimeMs: Date.now() });
+      continue;
+    }
+    const file = path.join(dir, id);
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      continue;
+    }
+    let c = journalCache.get(id);
+    if (c && c.ino === st.ino && c.size === st.size && c.mtimeMs === st.mtimeMs) {
+      out.push(c.journal);
+      continue;
+    }
+    if (!c || c.ino !== st.ino || st.size < c.consumed) {
+      // New, replaced (compacted) or emptied: read whole.
+      c = { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, consumed: 0, journal: { id, live: new Map(), mtimeMs: st.mtimeMs } };
+    }
+    const read = readLines(file, c.consumed, st.size);
+    if (!read) continue;
+    applyText(c.journal, read.text);
+    c.consumed = read.end;
+    c.size = st.size;
+    c.mtimeMs = st.mtimeMs;
+    c.journal.mtimeMs = st.mtimeMs;
+    journalCache.set(id, c);
+    out.push(c.journal);
+  }
+  for (const id of journalCache.keys()) {
+    if (!files.includes(id)) {
+      journalCache.delete(id);
+      closeOther(id);
+    }
+  }
+  return out;
+}
+
+function journalEntry(j: Journal, e: JournalEntry): NamespaceMarker {
+  const m: NamespaceMarker = { kind: 'netns', name: e.name, owner: e.owner, created: e.created, journal: j.id };
+  if (e.inode !== undefined) m.inode = e.inode;
+  return m;
+}
+
+/** True when the process that appends to journal `j` is gone (a recycled pid has another start time). */
+export function journalWriterDone(j: Journal): boolean {
+  if (j.id === mine?.id && mine.pid === process.pid) return false;
+  if (j.writer) return processGone(j.writer);
+  const pid = Number(j.id.split('-')[0]);
+  return !Number.isInteger(pid) || pid <= 0 || processStart(pid) === undefined;
+}
+
+/** Removes the journals of processes that are gone and hold no entry any more; returns how many. */
+export function pruneJournals(): number {
+  let dropped = 0;
+  for (const j of loadJournals()) {
+    if (j.live.size === 0 && journalWriterDone(j)) {
+      closeOther(j.id);
+      rmSync(path.join(dirs.journal(), j.id), { force: true });
+      dropped++;
+    }
+  }
+  return dropped;
 }
 
 // ---- namespace sets: many namespaces, one marker file ----

@@ -4,10 +4,12 @@
 // Reference: iproute2 ip/ipnetns.c, netns_add() and netns_delete().
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/if.h>
 #include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
 #include <netlink/attr.h>
 #include <netlink/msg.h>
+#include <netlink/route/link.h>
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "nl_object.h"
 #include "nl_socket.h"
 #include "netns.h"
 #include "ns_enter.h"
@@ -82,8 +85,8 @@ namespace {
 
 class CreateJob : public Job {
  public:
-  CreateJob(std::string dir, std::string path, std::vector<std::pair<std::string, std::string>> sysctls)
-      : dir_(std::move(dir)), path_(std::move(path)), sysctls_(std::move(sysctls)) {}
+  CreateJob(std::string dir, std::string path, std::vector<std::pair<std::string, std::string>> sysctls, bool loopbackUp)
+      : dir_(std::move(dir)), path_(std::move(path)), sysctls_(std::move(sysctls)), loopbackUp_(loopbackUp) {}
 
   void Execute() override {
     if (!HasCapability(CAP_SYS_ADMIN) || !HasCapability(CAP_NET_ADMIN)) {
@@ -113,7 +116,22 @@ class CreateJob : public Job {
     // The identity the new Netns handle is bound to (ESTALE once the name holds another).
     struct stat st {};
     if (!error.failed() && stat("/proc/thread-self/ns/net", &st) == 0) id_ = NsId{st.st_dev, st.st_ino};
+    // The namespace's netlink socket is opened now, from inside (the first operation there then
+    // needs no switch, as the C peer and the bulk path do). Only needed for `lo` up: otherwise a
+    // failure here (EMFILE, ...) just leaves the socket to be opened on first use.
+    OpError sockErr;
+    bool cached = !error.failed() && CacheSocketHere(path_, &sockErr);
     ReturnHome();
+    if (!error.failed()) {
+      if (loopbackUp_) {
+        if (!cached) error = sockErr;
+        else BringLoopbackUp();
+      }
+      if (error.failed()) {
+        ReleaseSockets(path_);
+        umount2(path_.c_str(), MNT_DETACH);
+      }
+    }
     if (error.failed()) unlink(path_.c_str());  // the namespace dies with the last reference
   }
 
@@ -126,8 +144,24 @@ class CreateJob : public Job {
 
  private:
   NsId id_;
+  // `ip link set lo up`: lo is ifindex 1 in every new namespace (LOOPBACK_IFINDEX).
+  void BringLoopbackUp() {
+    SocketLease lease(path_, &error);
+    if (!lease.ok()) return;
+    NlPtr<rtnl_link> change(rtnl_link_alloc());
+    rtnl_link_set_ifindex(change.get(), 1);
+    rtnl_link_set_flags(change.get(), IFF_UP);
+    nl_msg* msg = nullptr;
+    if (rtnl_link_build_add_request(change.get(), 0, &msg) < 0) {
+      error.Set(ENOMEM, "set link", "lo");
+      return;
+    }
+    lease.Transact(msg, "set link up", "lo", &error);
+  }
+
   std::string dir_, path_;
   std::vector<std::pair<std::string, std::string>> sysctls_;
+  bool loopbackUp_;
 };
 
 class DeleteJob : public Job {
@@ -211,8 +245,9 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     Napi::Array kv = list.Get(i).As<Napi::Array>();
     sysctls.emplace_back(kv.Get(0u).As<Napi::String>(), kv.Get(1u).As<Napi::String>());
   }
+  bool loopbackUp = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
   return Submit(info.Env(), std::make_unique<CreateJob>(info[0].As<Napi::String>(), info[1].As<Napi::String>(),
-                                                        std::move(sysctls)));
+                                                        std::move(sysctls), loopbackUp));
 }
 
 Napi::Value Delete(const Napi::CallbackInfo& info) {

@@ -53,7 +53,8 @@ int OnNetlinkError(sockaddr_nl*, nlmsgerr* e, void* arg) {
   return NL_STOP;
 }
 
-std::shared_ptr<NsSocket> OpenSocket(const std::string& ref, const NsId& id, OpError* err) {
+// `enter`: false when the calling thread is already in that namespace (a creating job).
+std::shared_ptr<NsSocket> OpenSocket(const std::string& ref, const NsId& id, OpError* err, bool enter = true) {
   const std::string path = NsPath(ref);
   auto s = std::make_shared<NsSocket>();
   nl_stats.socketsOpened++;
@@ -65,7 +66,7 @@ std::shared_ptr<NsSocket> OpenSocket(const std::string& ref, const NsId& id, OpE
   }
   {
     // The socket belongs to the namespace of the thread that creates it.
-    NsGuard guard(ref, err);
+    NsGuard guard(enter ? ref : std::string(), err);
     if (!guard.ok()) return nullptr;
     int rc = nl_connect(s->sk, NETLINK_ROUTE);
     if (rc < 0) {
@@ -255,6 +256,19 @@ bool SocketLease::Dump(const char* kind, int request, int family, nl_cache** out
   }
   err->Set(EAGAIN, op, "the table kept changing during every dump");
   return false;
+}
+
+bool CacheSocketHere(const std::string& path, OpError* err) {
+  NsId id;
+  if (!NsIdOfPath(path, &id, err)) return false;
+  std::shared_ptr<NsSocket> s = OpenSocket(path, id, err, false);
+  if (!s) return false;
+  std::lock_guard<std::mutex> lock(cache_mu);
+  cache[path] = s;
+  lru.remove(path);
+  lru.push_back(path);
+  EvictIdleLocked();
+  return true;
 }
 
 void ReleaseSockets(const std::string& ref) {

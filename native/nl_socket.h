@@ -96,6 +96,9 @@ bool SocketLease::Call(const char* op, const std::string& what, OpError* err, F&
 // How often a dump interrupted by concurrent changes is done again before giving up with EAGAIN.
 constexpr int kDumpAttempts = 64;
 
+// Opens the socket of namespace `path` from a thread that is inside it right now (the job that
+// created it) and caches it, so the first operation there needs no namespace switch.
+bool CacheSocketHere(const std::string& path, OpError* err);
 // Closes cached sockets: of one namespace (`path`), or all idle ones when `path` is empty.
 void ReleaseSockets(const std::string& path);
 // Closes idle sockets whose namespace path no longer names the namespace they were opened in;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ns_enter.h"
+#include "op_trace.h"
 
 namespace nk {
 
@@ -103,7 +104,9 @@ class ThreadLane {
         alive = t.env->link->alive;
       }
       // A job whose environment is gone is not started: nobody would learn what it did.
+      if (OpTrace::On()) t.job->trace.started = OpTrace::Now();
       if (alive) t.job->Execute();
+      if (OpTrace::On()) t.job->trace.executed = OpTrace::Now();
       Deliver(std::move(t));
       lock.lock();
     }
@@ -152,6 +155,7 @@ void Settle(Napi::Env env, Napi::Function, EnvState* state, Job* raw) {
   } catch (const Napi::Error&) {
   }
   if (last) napi_unref_threadsafe_function(env, state->tsfn);
+  if (OpTrace::On()) job->trace.Print();
 }
 
 void Cleanup(EnvState* state) {
@@ -233,6 +237,7 @@ Napi::Promise Submit(Napi::Env env, std::unique_ptr<Job> job, Lane lane) {
   auto* deferred = new Napi::Promise::Deferred(env);
   Napi::Promise promise = deferred->Promise();
   job->deferred = deferred;
+  if (OpTrace::On()) job->trace.submitted = OpTrace::Now();
   if (state->pending++ == 0) napi_ref_threadsafe_function(env, state->tsfn);
   Task t{job.release(), std::move(state)};
   // pool is stable here: this environment counts among its users until its cleanup.

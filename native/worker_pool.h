@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "op_error.h"
+#include "op_trace.h"
 
 namespace nk {
 
@@ -29,6 +30,7 @@ class Job {
 
   OpError error;
   Napi::Promise::Deferred* deferred = nullptr;  // owned by the pool while the job is queued
+  OpTrace trace;                                // NK_OP_TRACE timings
 };
 
 // Number of worker threads serving ordinary calls: namespace creation and libnftables are the

@@ -6,8 +6,8 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { bulk, gc, netns, topology, type Topology } from '../lib/index';
-import { registryDir } from '../lib/registry';
-import { ipJson, NS_PREFIX, nsName, RUN, Sandbox, setsNaming } from './support/sandbox';
+import { listNamespaceMarkers, registryDir } from '../lib/registry';
+import { ipJson, journalsNaming, NS_PREFIX, nsName, RUN, Sandbox, setsNaming } from './support/sandbox';
 
 const sb = new Sandbox();
 // Only this file's objects: other test files (the crash tests) run gc concurrently on theirs.
@@ -136,6 +136,59 @@ test('namespaces of bulk.createMany: collected once their process died (one set 
     await bulk.deleteMany(kept, { missingOk: true });
     await topology.down(done);
     for (const n of (await netns.list()).map((x) => x.name!).filter((n) => n.startsWith(`nkt-${RUN}-gcp4`))) await netns.delete(n);
+  }
+});
+
+test('single creates of a killed process: one journal, no file per namespace; gc collects them, keeps persist, drops the journal once empty', async () => {
+  const plain = Array.from({ length: 6 }, () => nsName('gcjrnl'));
+  const persist = nsName('gcjkeep');
+  const done: Topology = { name: `nkt-${RUN}-gcj${randomBytes(2).toString('hex')}` };
+  expect(journalsNaming(`${NS_PREFIX}gcj`)).toEqual([]);
+  await runChild({ plain, persist, done, interrupted: { name: `nkt-${RUN}-gcji${randomBytes(2).toString('hex')}` }, stopAt: 0 });
+  try {
+    const live = new Set((await netns.list()).map((n) => n.name));
+    for (const n of [...plain, persist]) expect(live).toContain(n);
+    // One journal for the child's seven single creates, not a marker file each.
+    const journals = journalsNaming(`${NS_PREFIX}gcj`);
+    expect(journals).toHaveLength(1);
+    for (const n of [...plain, persist]) expect(existsSync(path.join(registryDir(), 'netns', n))).toBe(false);
+    // gc sees each entry like a marker: exactly the dead process's namespaces, not the persistent one.
+    const dry = await gc({ dryRun: true, prefix: MINE });
+    expect(dry.namespaces.filter((n) => n.includes('gcj')).sort()).toEqual([...plain].sort());
+    const report = await gc({ prefix: MINE });
+    expect(report.errors).toEqual([]);
+    expect(report.namespaces.filter((n) => n.includes('gcj')).sort()).toEqual([...plain].sort());
+    const after = new Set((await netns.list()).map((n) => n.name));
+    for (const n of plain) expect(after).not.toContain(n);
+    expect(after).toContain(persist);
+    // The persistent entry keeps the journal; deleting that namespace (from this process) drops it.
+    expect(journalsNaming(`${NS_PREFIX}gcj`)).toEqual(journals);
+    await netns.delete(persist);
+    expect(journalsNaming(`${NS_PREFIX}gcj`)).toEqual([]);
+  } finally {
+    await netns.delete(persist, { missingOk: true });
+    await topology.down(done);
+    await gc({ prefix: MINE });
+  }
+});
+
+test('this process records its single creates in its own journal; deleting them leaves no entry', async () => {
+  const names = [nsName('gcjown'), nsName('gcjown')];
+  for (const n of names) await netns.create(n);
+  try {
+    const [journal] = journalsNaming(`${NS_PREFIX}gcjown`);
+    expect(journal).toMatch(new RegExp(`^${process.pid}-`));
+    for (const n of names) expect(existsSync(path.join(registryDir(), 'netns', n))).toBe(false);
+    // A live owner: gc leaves them alone.
+    expect((await gc({ dryRun: true, prefix: MINE })).namespaces.filter((n) => n.includes('gcjown'))).toEqual([]);
+    const entries = async () => (await listNamespaceMarkers()).filter((m) => names.includes(m.name));
+    expect((await entries()).map((m) => m.marker?.journal)).toEqual([journal, journal]);
+    for (const n of names) await netns.delete(n);
+    // No entry names them any more; the journal itself stays while its process lives.
+    expect(await entries()).toEqual([]);
+    expect(existsSync(path.join(registryDir(), 'journal', journal))).toBe(true);
+  } finally {
+    for (const n of names) await netns.delete(n, { missingOk: true });
   }
 });
 

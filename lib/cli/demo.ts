@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { netns, type Netns } from '../index';
+import { randomLocalMac } from '../links';
 import { processGone, readNamespaceMarker } from '../registry';
 import * as validate from '../validate';
 import { expectPositionals, parseArgs } from './args';
@@ -190,7 +191,7 @@ export class Demo {
         title: `Create the bridge ${PLAN.bridge} (a virtual switch) in the host`,
         commands: [`ip -n ${n.host} link add ${PLAN.bridge} type bridge`, `ip -n ${n.host} link set dev ${PLAN.bridge} up`],
         run: async (t) => {
-          await this.ns.host.links.add({ kind: 'bridge', name: PLAN.bridge, up: true });
+          await this.ns.host.links.add({ kind: 'bridge', name: PLAN.bridge, up: true, mac: randomLocalMac() });
           t.made();
           const br = await this.ns.host.links.get(PLAN.bridge);
           if (br.kind !== 'bridge' || !br.up) this.fail(`${PLAN.bridge} should be an up bridge, is ${br.kind} ${br.up ? 'up' : 'down'}`);

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { call, NetnsError } from '../errors';
 import { networkOf, parseCidr, offset } from '../ip';
 import { native, type NativeLink } from '../native';
+import { randomLocalMac } from '../links';
 import { current, open, type Netns } from '../netns';
 import { ipam, ipamPreflight } from './ipam';
 import * as cniNat from './nat';
@@ -69,13 +70,28 @@ async function linkExists(ns: Netns, name: string): Promise<boolean> {
   }
 }
 
-/** Creates the bridge if missing (another ADD may be creating it at the same moment). Equivalent to: `ip link add NAME type bridge; ip link set NAME up` */
+/**
+ * Creates the bridge if missing (another ADD may be creating it at the same moment), with a MAC of
+ * its own set at creation, as the reference plugin does: left to the kernel, the bridge would take
+ * its lowest port's MAC and the gateway's MAC would change as containers come and go (containers
+ * then send to a stale one until their neighbour entries expire).
+ * Equivalent to: `ip link add NAME address 02:xx:.. type bridge; ip link set NAME up`
+ */
 async function ensureBridge(host: Netns, conf: BridgeConf): Promise<void> {
-  try {
-    await host.links.add({ kind: 'bridge', name: conf.bridge, up: true, ...(conf.mtu ? { mtu: conf.mtu } : {}) });
-  } catch (e) {
-    if (!(e instanceof NetnsError && e.code === 'EEXIST')) throw internal(e, `failed to create bridge "${conf.bridge}"`);
-    const l = await getLink(host, conf.bridge);
+  // Looked up first: after the first ADD the bridge is there, and one look-up is all it costs.
+  let l = await getLink(host, conf.bridge).catch((e: unknown) => {
+    if (notFound(e)) return undefined;
+    throw internal(e, `failed to look up bridge "${conf.bridge}"`);
+  });
+  if (!l) {
+    try {
+      await host.links.add({ kind: 'bridge', name: conf.bridge, up: true, mac: randomLocalMac(), ...(conf.mtu ? { mtu: conf.mtu } : {}) });
+    } catch (e) {
+      if (!(e instanceof NetnsError && e.code === 'EEXIST')) throw internal(e, `failed to create bridge "${conf.bridge}"`);
+      l = await getLink(host, conf.bridge); // another ADD made it meanwhile
+    }
+  }
+  if (l) {
     if (l.kind !== 'bridge') throw new CniError(CODES.INTERNAL, `${conf.bridge} already exists but is not a bridge`);
     if (!l.up) await host.links.set(conf.bridge, { up: true });
   }

@@ -11,6 +11,7 @@
 import { AF, networkOf, parseCidr } from '../ip';
 import { native, type NativeLink, type NativeRoute } from '../native';
 import { call } from '../errors';
+import { randomLocalMac } from '../links';
 import { RUN_DIR, Netns, createOwned, isNamespaceFile, list as listNamespaces } from '../netns';
 import * as registry from '../registry';
 import { applyRules, natSupported, natTable, restoreRules, ruleTag, type NatTableApi } from './nat';
@@ -312,7 +313,8 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
         const index = indexFor(b.netns);
         if (index !== undefined) await registry.markLink(b.netns, b.name, index, owner);
         try {
-          await nsObject(b.netns).links.add({ kind: 'bridge', name: b.name, up: b.up, ...(b.mtu !== undefined ? { mtu: b.mtu } : {}), ...(index !== undefined ? { index } : {}) });
+          // A MAC of its own, set at creation: it stays fixed as ports come and go (see randomLocalMac).
+          await nsObject(b.netns).links.add({ kind: 'bridge', name: b.name, up: b.up, mac: randomLocalMac(), ...(b.mtu !== undefined ? { mtu: b.mtu } : {}), ...(index !== undefined ? { index } : {}) });
         } catch (e) {
           if (index !== undefined) await registry.unmarkLink(b.netns, b.name);
           throw e;

@@ -50,6 +50,31 @@ export function setsNaming(prefix: string): string[] {
     .sort();
 }
 
+/**
+ * Journal files in the registry (lib/registry.ts: one per process that made namespaces one at a
+ * time) with a line naming a namespace that starts with `prefix`.
+ */
+export function journalsNaming(prefix: string): string[] {
+  const dir = path.join(registryDir(), 'journal');
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => !f.endsWith('.tmp'));
+  } catch {
+    return [];
+  }
+  return files
+    .filter((f) => {
+      try {
+        return readFileSync(path.join(dir, f), 'utf8')
+          .split('\n')
+          .some((l) => l.includes(`"name":"${prefix}`));
+      } catch {
+        return false;
+      }
+    })
+    .sort();
+}
+
 /** The code of the NetnsError `p` rejects with (asserting it is an Error and a NetnsError), or undefined when it resolves. */
 export const errorCode = rejectionCode;
 
