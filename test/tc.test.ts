@@ -176,9 +176,12 @@ describe('links.shape: rate limits measured with real TCP traffic', () => {
     let events = '';
     monitor.stdout!.on('data', (d: Buffer) => (events += d.toString()));
     try {
-      await new Promise((r) => setTimeout(r, 300));
-      await a.links.shape('v0', { rate: '8mbit', burst: '16kb', latency: '20ms' });
-      for (let i = 0; i < 100 && !events.includes('qdisc tbf'); i++) await new Promise((r) => setTimeout(r, 50));
+      // The monitor's subscription has no "ready" signal: re-shape until it has seen one (each
+      // re-shape is the same in-place change), so its start-up time under load does not matter.
+      for (let i = 0; i < 200 && !events.includes('qdisc tbf'); i++) {
+        await a.links.shape('v0', { rate: '8mbit', burst: '16kb', latency: '20ms' });
+        await new Promise((r) => setTimeout(r, 100));
+      }
     } finally {
       monitor.kill();
     }
