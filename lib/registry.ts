@@ -27,6 +27,7 @@
  * and what identifies the object (a namespace's nsfs inode, a link's interface index), so gc never
  * removes a same-named object somebody else made later.
  */
+import { isMainThread } from 'node:worker_threads';
 import { closeSync, constants as fsConstants, fstatSync, openSync, unlinkSync, promises as fs, mkdirSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -386,8 +387,19 @@ function applyLine(live: Map<string, JournalEntry>, v: JournalLine): void {
   else if (e && v.owner !== undefined) e.owner = v.owner;
 }
 
+/**
+ * A worker_threads Worker has module state of its own that dies with it, but its descriptors belong
+ * to the process: a Worker terminated mid-call would leak every cached one. So outside the main
+ * thread no journal descriptor is kept between appends (an open per append is cheap next to the
+ * namespace operation it records).
+ */
+const KEEP_FDS = isMainThread;
+
 function openJournal(): NonNullable<typeof mine> {
-  if (mine && mine.pid === process.pid) return mine;
+  if (mine && mine.pid === process.pid) {
+    if (mine.fd < 0) mine.fd = openSync(path.join(dirs.journal(), mine.id), 'a', 0o644);
+    return mine;
+  }
   const dir = dirs.journal();
   ensureDir(dir);
   // The writer's pid leads the id (journalWriterDone falls back to it for a journal without its head).
@@ -411,7 +423,14 @@ function journalAppend(name: string, fact: Omit<JournalLine, 'name' | 'writer'>)
   const j = openJournal();
   const line: JournalLine = { name, ...fact };
   const text = JSON.stringify(line) + '\n';
-  writeSync(j.fd, text);
+  try {
+    writeSync(j.fd, text);
+  } finally {
+    if (!KEEP_FDS) {
+      closeSync(j.fd);
+      j.fd = -1;
+    }
+  }
   j.size += text.length;
   applyLine(j.live, line);
   // Never truncated in place: readers of other processes follow a journal by reading what was
@@ -431,8 +450,8 @@ function compactJournal(j: NonNullable<typeof mine>): void {
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(tmp, text, { mode: 0o644 });
   renameSync(tmp, file);
-  closeSync(j.fd);
-  j.fd = openSync(file, 'a', 0o644);
+  if (j.fd >= 0) closeSync(j.fd);
+  j.fd = KEEP_FDS ? openSync(file, 'a', 0o644) : -1;
   j.size = text.length;
 }
 
@@ -465,7 +484,11 @@ function appendToJournal(id: string, line: JournalLine): void {
       return;
     }
   }
-  writeSync(o.fd, JSON.stringify(line) + '\n');
+  try {
+    writeSync(o.fd, JSON.stringify(line) + '\n');
+  } finally {
+    if (!KEEP_FDS) closeOther(id);
+  }
 }
 
 function closeOther(id: string): void {

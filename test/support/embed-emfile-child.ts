@@ -33,6 +33,8 @@ function shape(e: unknown): Record<string, unknown> {
 
 async function main(): Promise<void> {
   const ns = await netns.open(process.argv[2]);
+  // The addon loads on first use (and needs descriptors to be loaded): load it before they run out.
+  await ns.links.list();
   const out: Record<string, unknown> = {};
 
   // 1. No descriptor for epoll: the environment's watch thread cannot be set up.
