@@ -487,7 +487,9 @@ function appendToJournal(id: string, line: JournalLine): void {
   try {
     writeSync(o.fd, JSON.stringify(line) + '\n');
   } finally {
-    if (!KEEP_FDS) closeOther(id);
+    // A journal of this same process is a Worker's (ids lead with the writer's pid): its writer
+    // never counts as done while we run, so a cached descriptor would stay open for good.
+    if (!KEEP_FDS || id.startsWith(`${process.pid}-`)) closeOther(id);
   }
 }
 
