@@ -22,6 +22,8 @@ export const netns = {
 };
 
 export { Netns, type CreateOptions, type DeleteOptions, type OpenTarget } from './netns';
+// embedding (docs/embedding.md): what a Netns handle is bound to
+export type { NamespaceIdentity } from './netns';
 export { NetnsError, type InputErrorCode, type NetnsErrorCode, type SystemErrorCode } from './errors';
 export type { Link, LinkKind, AddLinkOptions, LinkChanges, VethPeerOptions, Links } from './links';
 export type { Address, AddressOptions, AddressFilter, Addresses } from './addresses';

@@ -182,18 +182,18 @@ export class Netns<Name extends string | undefined = string | undefined> impleme
    * (through nsenter(1), which does not remount /sys).
    */
   spawn(cmd: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
-    this.checkIdentitySync();
+    this.checkIdentitySync('spawn');
     return lazy.process().spawn(this.path, cmd, args, options);
   }
 
   /** Runs `cmd` inside this namespace and collects its output. Rejects (ERR_NETNS_EXEC_FAILED) on a non-zero exit unless `check: false`. */
   async exec(cmd: string, args: readonly string[] = [], options: ExecOptions = {}): Promise<ExecResult> {
-    await this.checkIdentity();
+    await this.checkIdentity('exec');
     return lazy.process().exec(this.path, cmd, args, options);
   }
 
   // nsenter opens the path itself, after this check; the window between the two is a stat long.
-  private checkIdentitySync(): void {
+  private checkIdentitySync(syscall: string): void {
     if (!this.identity) return;
     let st: { dev: number; ino: number } | undefined;
     try {
@@ -201,18 +201,18 @@ export class Netns<Name extends string | undefined = string | undefined> impleme
     } catch {
       st = undefined;
     }
-    this.assertSame(st);
+    this.assertSame(st, syscall);
   }
 
-  private async checkIdentity(): Promise<void> {
+  private async checkIdentity(syscall: string): Promise<void> {
     if (!this.identity) return;
-    this.assertSame(await fs.stat(this.path).catch(() => undefined));
+    this.assertSame(await fs.stat(this.path).catch(() => undefined), syscall);
   }
 
-  private assertSame(st: { dev: number; ino: number } | undefined): void {
+  private assertSame(st: { dev: number; ino: number } | undefined, syscall: string): void {
     // Gone altogether: nsenter reports that itself (as it does for an unbound handle).
     if (!st || !this.identity || (st.dev === this.identity.dev && st.ino === this.identity.ino)) return;
-    throw staleError(this, 'exec');
+    throw staleError(this, syscall);
   }
 
   /**

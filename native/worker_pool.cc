@@ -25,6 +25,10 @@ using SettleFn = Napi::TypedThreadSafeFunction<EnvState, Job, Settle>;
 // shared_ptr held by their task, and call its thread-safe function only while link->alive.
 struct EnvState {
   std::shared_ptr<EnvLink> link = std::make_shared<EnvLink>();
+  // Jobs of this environment executing now (under link->mu): its cleanup waits for them, so that
+  // once a Worker's terminate() has resolved nothing it started is still changing the system.
+  int running = 0;
+  std::condition_variable idle;
   SettleFn tsfn;
   int pending = 0;  // the environment's own thread only
   Napi::FunctionReference errorFactory;
@@ -102,11 +106,16 @@ class ThreadLane {
       {
         std::lock_guard<std::mutex> envLock(t.env->link->mu);
         alive = t.env->link->alive;
+        if (alive) t.env->running++;
       }
       // A job whose environment is gone is not started: nobody would learn what it did.
       if (OpTrace::On()) t.job->trace.started = OpTrace::Now();
-      if (alive) t.job->Execute();
-      if (OpTrace::On()) t.job->trace.executed = OpTrace::Now();
+      if (alive) {
+        t.job->Execute();
+        if (OpTrace::On()) t.job->trace.executed = OpTrace::Now();
+        std::lock_guard<std::mutex> envLock(t.env->link->mu);
+        if (--t.env->running == 0) t.env->idle.notify_all();
+      }
       Deliver(std::move(t));
       lock.lock();
     }
@@ -160,8 +169,10 @@ void Settle(Napi::Env env, Napi::Function, EnvState* state, Job* raw) {
 
 void Cleanup(EnvState* state) {
   {
-    std::lock_guard<std::mutex> lock(state->link->mu);
+    std::unique_lock<std::mutex> lock(state->link->mu);
     state->link->alive = false;
+    // Queued jobs will not start; running ones finish first (their results are dropped).
+    state->idle.wait(lock, [state] { return state->running == 0; });
   }
   // Threads that deliver to this environment stop before its thread-safe functions go.
   while (!state->resources.empty()) state->resources.pop_back();

@@ -34,7 +34,7 @@ LSAN_OPTIONS="suppressions=$work/lsan.supp:print_suppressions=0:exitcode=0" \
 # reports are collected from the log files instead. Child processes the tests start (ip, ping, nsenter, ...) inherit the preload and report their own
 # leaks; only reports that involve the addon count.
 ours=$(grep -l -E 'netns_kit\.node|/native/' "$work"/logs/asan* 2>/dev/null || true)
-others=$( (ls "$work"/logs/asan* 2>/dev/null || true) | wc -l)  # no log at all is fine (pipefail)
+others=$(find "$work/logs" -name "asan*" 2>/dev/null | wc -l)
 echo "sanitizer logs: $others from all processes, $(echo -n "$ours" | grep -c . || true) involving the addon"
 if [ -n "$ours" ]; then
   cat $ours >&2

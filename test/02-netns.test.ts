@@ -136,11 +136,16 @@ describe('interop with ip netns', () => {
     const child = ns.spawn('sleep', ['30']);
     try {
       await new Promise((r) => child.once('spawn', r));
-      // nsenter execs sleep in the same pid once it has entered the namespace
+      // nsenter execs sleep in the same pid once it has entered the namespace. A handle opened
+      // before that is bound to the namespace the pid had then: ESTALE once it has switched.
       let byPid: Netns | undefined;
       for (let i = 0; i < 100 && !byPid; i++) {
         const candidate = await netns.open({ pid: child.pid! });
-        if ((await candidate.links.list()).some((l) => l.name === 'mark')) byPid = candidate;
+        const links = await candidate.links.list().catch((e: unknown) => {
+          if (e instanceof NetnsError && e.code === 'ESTALE') return [];
+          throw e;
+        });
+        if (links.some((l) => l.name === 'mark')) byPid = candidate;
         else await new Promise((r) => setTimeout(r, 20));
       }
       expect(byPid).toBeDefined();

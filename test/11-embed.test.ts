@@ -232,7 +232,7 @@ describe('worker_threads', () => {
     await warm.delete();
     const baseline = { tasks: taskCount(), fds: fds() };
 
-    const names = Array.from({ length: 5 }, () => nsName('wk'));
+    const names = Array.from({ length: 7 }, () => nsName('wk'));
     const full = [0, 1, 2, 3].map((i) => start({ role: 'full', name: names[i], hub: hub.name, index: i }));
     const busy = start({ role: 'busy', name: names[4], hub: hub.name, index: 4 });
 
@@ -248,6 +248,12 @@ describe('worker_threads', () => {
     // Terminated while its calls are in flight.
     expect(await within(message(busy, 'inflight'), 120_000, 'busy Worker')).toEqual({ inflight: true });
     await busy.worker.terminate();
+    // And at other moments: while it loads the addon; as its namespace exists and its first calls go out.
+    const early = start({ role: 'busy', name: names[5], hub: hub.name, index: 5 });
+    await early.worker.terminate();
+    const starting = start({ role: 'busy', name: names[6], hub: hub.name, index: 6 });
+    await within(message(starting, 'started'), 120_000, 'starting Worker');
+    await starting.worker.terminate();
 
     const results = await within(Promise.all(full.map((f) => f.exited.then(() => f.messages))), 180_000, 'Workers');
     results.forEach((messages, i) => {
@@ -265,8 +271,8 @@ describe('worker_threads', () => {
     // The main environment still works after all that.
     expect((await mine.links.list()).map((l) => l.name).sort()).toEqual(['lo', 'm0', 'mb0']);
     await mine.delete();
-    // The terminated Worker's namespace (if its create got through) is ours to remove.
-    await netns.delete(names[4], { missingOk: true });
+    // The terminated Workers' namespaces (where their create got through) are ours to remove.
+    for (const name of names.slice(4)) await netns.delete(name, { missingOk: true });
     expect(leftoverNamespaces().filter((n) => names.includes(n))).toEqual([]);
 
     await settlesTo(taskCount, baseline.tasks, 'threads of the process');
