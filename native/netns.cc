@@ -97,20 +97,21 @@ class CreateJob : public Job {
       return;
     }
     file.reset();
-    if (unshare(CLONE_NEWNET) != 0) {
-      error.Set(errno, "create netns", "unshare");
-      unlink(path_.c_str());
-      return;
+    {
+      ScopedUnshare fresh;
+      if (!fresh.Enter(&error, "create netns", "unshare")) {
+        unlink(path_.c_str());
+        return;
+      }
+      // Still inside the new namespace: settings that must exist before anything else does
+      // (e.g. IPv6 off) are written here, without a second switch.
+      for (auto& kv : sysctls_) {
+        if (!WriteSysctl(kv.first, kv.second, &error)) break;
+      }
+      if (!error.failed() && mount("/proc/thread-self/ns/net", path_.c_str(), "none", MS_BIND, nullptr) != 0) {
+        error.Set(errno, "create netns", "bind mount " + path_);
+      }
     }
-    // Still inside the new namespace: settings that must exist before anything else does
-    // (e.g. IPv6 off) are written here, without a second switch.
-    for (auto& kv : sysctls_) {
-      if (!WriteSysctl(kv.first, kv.second, &error)) break;
-    }
-    if (!error.failed() && mount("/proc/thread-self/ns/net", path_.c_str(), "none", MS_BIND, nullptr) != 0) {
-      error.Set(errno, "create netns", "bind mount " + path_);
-    }
-    ReturnHome();
     if (error.failed()) unlink(path_.c_str());  // the namespace dies with the last reference
   }
 

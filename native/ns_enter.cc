@@ -72,6 +72,8 @@ void RememberHomeNamespace() {
   home_id = CurrentThreadNs();
 }
 
+namespace {
+
 void ReturnHome() {
   if (home_fd < 0) {
     fprintf(stderr, "netns-kit: namespace switch on a thread the addon does not own\n");
@@ -82,6 +84,8 @@ void ReturnHome() {
     abort();
   }
 }
+
+}  // namespace
 
 NsGuard::NsGuard(const std::string& path, OpError* err) {
   if (path.empty()) {
@@ -104,6 +108,26 @@ NsGuard::NsGuard(const std::string& path, OpError* err) {
 
 NsGuard::~NsGuard() {
   if (entered_) ReturnHome();
+}
+
+ScopedUnshare::~ScopedUnshare() { Leave(); }
+
+bool ScopedUnshare::Enter(OpError* err, const char* op, const std::string& detail) {
+  if (home_fd < 0) {
+    fprintf(stderr, "netns-kit: namespace switch on a thread the addon does not own\n");
+    abort();
+  }
+  if (unshare(CLONE_NEWNET) != 0) {
+    err->Set(errno, op, detail);
+    return false;
+  }
+  away_ = true;
+  return true;
+}
+
+void ScopedUnshare::Leave() {
+  if (away_) ReturnHome();
+  away_ = false;
 }
 
 }  // namespace nk

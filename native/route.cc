@@ -3,16 +3,46 @@
 
 #include <linux/rtnetlink.h>
 
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
 #include <cerrno>
 #include <vector>
 
 #include "addon.h"
 #include "js_value.h"
 #include "link.h"
-#include "nl_dump.h"
-#include "nl_object.h"
+#include "rtnl/dump.h"
+#include "rtnl/holders.h"
+#include "rtnl/message.h"
 
 namespace nk {
+
+namespace {
+
+// Names of the lightweight-tunnel encapsulations (LWTUNNEL_ENCAP_*), as `ip route` prints them.
+std::string EncapName(uint16_t type) {
+  static const char* const names[] = {"none", "mpls", "ip", "ila", "ip6", "seg6", "bpf", "seg6local", "rpl", "ioam6", "xfrm"};
+  if (type < sizeof(names) / sizeof(names[0])) return names[type];
+  return std::to_string(type);
+}
+
+}  // namespace
+
+std::string RouteEncapType(const nlmsghdr* h) {
+  // Read by hand: libnl 3.7 decodes only MPLS encapsulation, and a route it cannot decode is
+  // listed from the rest of its message (rtnl/dump.h), where the type is still there.
+  if (!nlmsg_valid_hdr(h, sizeof(rtmsg))) return "";
+  nlattr* a = nlmsg_find_attr(const_cast<nlmsghdr*>(h), sizeof(rtmsg), RTA_ENCAP_TYPE);
+  if (a == nullptr || nla_len(a) < static_cast<int>(sizeof(uint16_t))) return "";
+  return EncapName(nla_get_u16(a));
+}
+
+RouteInfo ReadRoute(rtnl_route* r, const nlmsghdr* h) {
+  RouteInfo info = ReadRoute(r);
+  if (h != nullptr) info.encap = RouteEncapType(h);
+  return info;
+}
 
 RouteInfo ReadRoute(rtnl_route* r) {
   RouteInfo info;
@@ -48,105 +78,52 @@ Napi::Object RouteToJs(Napi::Env env, const RouteInfo& r) {
   o.Set("protocol", r.protocol);
   o.Set("type", r.type);
   o.Set("src", r.src);
+  if (!r.encap.empty()) {
+    Napi::Object encap = Napi::Object::New(env);
+    encap.Set("type", r.encap);
+    o.Set("encap", encap);
+  }
   return o;
 }
 
 namespace {
 
-enum class Mode { Add, Replace, Delete };
-
 class ChangeJob : public Job {
  public:
-  ChangeJob(std::string ns, const Napi::Object& o, Mode mode) : ns_(std::move(ns)), mode_(mode) {
-    family_ = static_cast<int>(OptInt(o, "family").value_or(AF_INET));
-    dst_ = String(o, "dst");
-    dstLen_ = static_cast<int>(OptInt(o, "dstLen").value_or(0));
-    gateway_ = String(o, "gateway");
+  ChangeJob(std::string ns, const Napi::Object& o, RouteChange change) : ns_(std::move(ns)), change_(change) {
+    spec_.family = static_cast<int>(OptInt(o, "family").value_or(AF_INET));
+    spec_.dst = String(o, "dst");
+    spec_.dstLen = static_cast<int>(OptInt(o, "dstLen").value_or(0));
+    spec_.gateway = String(o, "gateway");
+    spec_.src = String(o, "src");
+    spec_.metric = OptInt(o, "metric");
+    spec_.table = OptInt(o, "table");
+    spec_.scope = OptInt(o, "scope");
+    spec_.protocol = OptInt(o, "protocol");
+    spec_.type = OptInt(o, "type");
     dev_ = String(o, "dev");
-    src_ = String(o, "src");
-    metric_ = OptInt(o, "metric");
-    table_ = OptInt(o, "table");
-    scope_ = OptInt(o, "scope");
-    protocol_ = OptInt(o, "protocol");
-    type_ = OptInt(o, "type");
   }
 
   void Execute() override {
-    const char* op = mode_ == Mode::Add ? "add route" : mode_ == Mode::Replace ? "replace route" : "delete route";
+    const char* op = change_ == RouteChange::kAdd ? "add route" : change_ == RouteChange::kReplace ? "replace route" : "delete route";
     SocketLease lease(ns_, &error);
     if (!lease.ok()) return;
-    NlPtr<rtnl_route> route(rtnl_route_alloc());
-    rtnl_route_set_family(route.get(), static_cast<uint8_t>(family_));
-    NlAddr dst = ParseAddr(dst_, family_);
-    if (!dst) {
-      error.Set(EINVAL, op, "bad destination " + dst_);
-      return;
-    }
-    nl_addr_set_prefixlen(dst.get(), dstLen_);
-    rtnl_route_set_dst(route.get(), dst.get());
-    if (table_) rtnl_route_set_table(route.get(), static_cast<uint32_t>(*table_));
-    if (metric_) rtnl_route_set_priority(route.get(), static_cast<uint32_t>(*metric_));
-    if (scope_) rtnl_route_set_scope(route.get(), static_cast<uint8_t>(*scope_));
-    if (protocol_) rtnl_route_set_protocol(route.get(), static_cast<uint8_t>(*protocol_));
-    if (type_) rtnl_route_set_type(route.get(), static_cast<uint8_t>(*type_));
-    if (!src_.empty()) {
-      NlAddr src = ParseAddr(src_, family_);
-      if (!src) {
-        error.Set(EINVAL, op, "bad source " + src_);
-        return;
-      }
-      rtnl_route_set_pref_src(route.get(), src.get());
-    }
-    if (!gateway_.empty() || !dev_.empty()) {
-      rtnl_nexthop* nh = rtnl_route_nh_alloc();
-      if (!dev_.empty()) {
-        int index;
-        if (!LookupIfIndex(lease, dev_, &index, &error)) {
-          rtnl_route_nh_free(nh);
-          return;
-        }
-        rtnl_route_nh_set_ifindex(nh, index);
-      }
-      if (!gateway_.empty()) {
-        NlAddr gw = ParseAddr(gateway_, family_);
-        if (!gw) {
-          rtnl_route_nh_free(nh);
-          error.Set(EINVAL, op, "bad gateway " + gateway_);
-          return;
-        }
-        rtnl_route_nh_set_gateway(nh, gw.get());
-      }
-      rtnl_route_add_nexthop(route.get(), nh);  // the route owns it from here
-    }
-    nl_msg* msg = nullptr;
-    int rc;
-    if (mode_ == Mode::Delete) {
-      rc = rtnl_route_build_del_request(route.get(), 0, &msg);
-      // libnl replaces RT_SCOPE_NOWHERE by a guess; a delete without a scope must match any
-      // scope, as `ip route del` does, so put it back.
-      if (rc >= 0 && !scope_) static_cast<rtmsg*>(nlmsg_data(nlmsg_hdr(msg)))->rtm_scope = RT_SCOPE_NOWHERE;
-    } else {
-      int flags = NLM_F_CREATE | (mode_ == Mode::Replace ? NLM_F_REPLACE : NLM_F_EXCL);
-      rc = rtnl_route_build_add_request(route.get(), flags, &msg);
-    }
-    if (rc < 0) {
-      error.Set(EINVAL, op, dst_);
-      return;
-    }
-    std::string what = dst_ + "/" + std::to_string(dstLen_);
-    if (!gateway_.empty()) what += " via " + gateway_;
+    if (!dev_.empty() && !LookupIfIndex(lease, dev_, &spec_.index, &error)) return;
+    NlMsg msg = RouteRequest(spec_, change_, op, &error);
+    if (!msg) return;
+    std::string what = spec_.dst + "/" + std::to_string(spec_.dstLen);
+    if (!spec_.gateway.empty()) what += " via " + spec_.gateway;
     if (!dev_.empty()) what += " dev " + dev_;
-    if (!lease.Transact(msg, op, what, &error) && mode_ == Mode::Delete && error.err == ESRCH) {
+    if (!lease.Transact(std::move(msg), op, what, &error) && change_ == RouteChange::kDelete && error.err == ESRCH) {
       error.err = ENOENT;  // "not there" reads the same for every object kind
     }
   }
 
  private:
   std::string ns_;
-  Mode mode_;
-  int family_, dstLen_;
-  std::string dst_, gateway_, dev_, src_;
-  std::optional<int64_t> metric_, table_, scope_, protocol_, type_;
+  RouteChange change_;
+  RouteSpec spec_;
+  std::string dev_;
 };
 
 class ListJob : public Job {
@@ -159,10 +136,10 @@ class ListJob : public Job {
     // IPv6's per-link twins (fe80::/64 on every link). See nl_dump.h.
     DumpEach(
         lease, RTM_GETROUTE, family_, "list routes", &error, [&] { routes_.clear(); },
-        [&](nl_object* o, const nlmsghdr*) {
+        [&](nl_object* o, const nlmsghdr* h) {
           auto* r = reinterpret_cast<rtnl_route*>(o);
           int f = rtnl_route_get_family(r);
-          if (f == AF_INET || f == AF_INET6) routes_.push_back(ReadRoute(r));
+          if (f == AF_INET || f == AF_INET6) routes_.push_back(ReadRoute(r, h));
         });
   }
   Napi::Value Result(Napi::Env env) override {
@@ -177,12 +154,12 @@ class ListJob : public Job {
   std::vector<RouteInfo> routes_;
 };
 
-Napi::Value Change(const Napi::CallbackInfo& info, Mode mode) {
-  return Submit(info.Env(), std::make_unique<ChangeJob>(info[0].As<Napi::String>(), info[1].As<Napi::Object>(), mode));
+Napi::Value Change(const Napi::CallbackInfo& info, RouteChange change) {
+  return Submit(info.Env(), std::make_unique<ChangeJob>(info[0].As<Napi::String>(), info[1].As<Napi::Object>(), change));
 }
-Napi::Value Add(const Napi::CallbackInfo& info) { return Change(info, Mode::Add); }
-Napi::Value Replace(const Napi::CallbackInfo& info) { return Change(info, Mode::Replace); }
-Napi::Value Delete(const Napi::CallbackInfo& info) { return Change(info, Mode::Delete); }
+Napi::Value Add(const Napi::CallbackInfo& info) { return Change(info, RouteChange::kAdd); }
+Napi::Value Replace(const Napi::CallbackInfo& info) { return Change(info, RouteChange::kReplace); }
+Napi::Value Delete(const Napi::CallbackInfo& info) { return Change(info, RouteChange::kDelete); }
 Napi::Value List(const Napi::CallbackInfo& info) {
   return Submit(info.Env(), std::make_unique<ListJob>(info[0].As<Napi::String>(), info[1].As<Napi::Number>().Int32Value()));
 }
