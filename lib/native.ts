@@ -117,6 +117,8 @@ export interface NativeRoute {
   protocol: number;
   type: number;
   src: string;
+  /** RTA_ENCAP_TYPE by name ("seg6", "mpls", ...), when the route has an encapsulation */
+  encap?: { type: string };
 }
 
 export interface NativeNeighChange {

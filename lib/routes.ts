@@ -42,6 +42,12 @@ export interface Route {
   protocol: 'kernel' | 'boot' | 'static' | 'ra' | 'dhcp' | number;
   type: RouteType | number;
   src?: string;
+  /**
+   * Lightweight-tunnel encapsulation (`ip route ... encap seg6 ...`), by type name as ip(8) prints
+   * it: 'mpls', 'ip', 'ip6', 'seg6', 'seg6local', 'bpf', 'rpl', 'ioam6', 'xfrm' (or its number).
+   * Its parameters are not decoded; the route is listed either way.
+   */
+  encap?: { type: string };
 }
 
 const TABLES = { default: 253, main: 254, local: 255 } as const;
@@ -118,6 +124,7 @@ export function toRoute(r: NativeRoute, names: ReadonlyMap<number, string>): Rou
   if (r.gateway) route.via = r.gateway;
   if (dev) route.dev = dev;
   if (r.src) route.src = r.src;
+  if (r.encap) route.encap = { type: r.encap.type };
   return route;
 }
 
