@@ -18,10 +18,11 @@ import { exec, spawn, type ExecOptions, type ExecResult, type SpawnOptions } fro
 import type { ChildProcess } from 'node:child_process';
 import * as validate from './validate';
 import * as registry from './registry';
+import { namespaceNames, RUN_DIR } from './run-dir';
 import { watchNamespaces, watchNetwork, type NamespaceWatch, type NamespaceWatchOptions, type NetworkWatch, type WatchOptions } from './watch';
 
 /** Where named namespaces live (iproute2's NETNS_RUN_DIR). */
-export const RUN_DIR = '/run/netns';
+export { RUN_DIR };
 
 export interface CreateOptions {
   /** Bring `lo` up right away (`ip netns add` leaves it down). Default false. */
@@ -277,14 +278,7 @@ export function current(): Netns {
 
 /** Named namespaces in /run/netns, ours and iproute2's. Equivalent to: `ip netns list` */
 export async function list(): Promise<Netns[]> {
-  let names: string[];
-  try {
-    names = await fs.readdir(RUN_DIR);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  return names.sort().map((n) => new Netns(n, path.join(RUN_DIR, n), false));
+  return (await namespaceNames()).map((n) => new Netns(n, path.join(RUN_DIR, n), false));
 }
 
 async function deleteByName(name: string, options: DeleteOptions): Promise<void> {

@@ -1,12 +1,10 @@
 /** What is live, and whether it matches a topology. */
 import type { Address } from '../addresses';
-import { peerNamespaceNames, toLink, type Link } from '../links';
-import { call, isNotFound } from '../errors';
-import { native } from '../native';
-import { RUN_DIR, list as listNamespaces } from '../netns';
+import type { Link } from '../links';
+import { isNotFound } from '../errors';
+import { list as listNamespaces } from '../netns';
 import * as registry from '../registry';
 import type { Route } from '../routes';
-import { natTable } from './nat';
 import { nsObject, plan, pool } from './plan';
 import type { Topology } from './schema';
 import { natTableName, resolve } from './validate';
@@ -46,20 +44,6 @@ function ownerText(o: registry.Owner | undefined): string | undefined {
 }
 
 
-/**
- * The links of one namespace as `links.list()` gives them, except that the peer namespaces of
- * veths are looked up only among `candidates` (the namespaces the topology connects this one
- * to): `links.list()` asks the kernel about every namespace in /run/netns, which for the status
- * of a 1000-namespace topology would be a million look-ups.
- */
-async function linksOf(name: string, candidates: string[]): Promise<Link[]> {
-  const path = `${RUN_DIR}/${name}`;
-  const raw = await call({ netns: name, syscall: 'list links' }, () => native.linkList(path));
-  const byIndex = new Map(raw.map((l) => [l.index, l.name]));
-  const nsById = candidates.length ? await peerNamespaceNames(path, raw, candidates) : new Map<number, string>();
-  return raw.map((l) => toLink(l, byIndex, nsById));
-}
-
 async function live(name: string, present: Set<string>, table: string | undefined, peers?: string[]): Promise<NamespaceStatus> {
   const st: NamespaceStatus = { name, exists: present.has(name), links: [], addresses: [], routes: [], nat: [] };
   const marker = await registry.readNamespaceMarker(name);
@@ -68,14 +52,14 @@ async function live(name: string, present: Set<string>, table: string | undefine
   if (!st.exists) return st;
   const ns = nsObject(name);
   try {
-    [st.links, st.addresses, st.routes] = await Promise.all([peers ? linksOf(name, peers) : ns.links.list(), ns.addresses.list(), ns.routes.list()]);
+    [st.links, st.addresses, st.routes] = await Promise.all([ns.links.list(peers ? { peerCandidates: peers } : {}), ns.addresses.list(), ns.routes.list()]);
   } catch (e) {
     // Deleted by somebody else since we listed /run/netns.
     if (!isNotFound(e)) throw e;
     st.exists = false;
     return st;
   }
-  if (table) st.nat = (await natTable(ns, table)?.list().catch(() => [])) ?? [];
+  if (table) st.nat = await ns.natTable(table).list().catch(() => []);
   return st;
 }
 
