@@ -86,23 +86,27 @@ Napi::Object RouteToJs(Napi::Env env, const RouteInfo& r) {
   return o;
 }
 
+RouteSpec ReadRouteSpec(const Napi::Object& o) {
+  RouteSpec r;
+  r.family = static_cast<int>(OptInt(o, "family").value_or(AF_INET));
+  r.dst = String(o, "dst");
+  r.dstLen = static_cast<int>(OptInt(o, "dstLen").value_or(0));
+  r.gateway = String(o, "gateway");
+  r.src = String(o, "src");
+  r.metric = OptInt(o, "metric");
+  r.table = OptInt(o, "table");
+  r.scope = OptInt(o, "scope");
+  r.protocol = OptInt(o, "protocol");
+  r.type = OptInt(o, "type");
+  return r;
+}
+
 namespace {
 
 class ChangeJob : public Job {
  public:
-  ChangeJob(std::string ns, const Napi::Object& o, RouteChange change) : ns_(std::move(ns)), change_(change) {
-    spec_.family = static_cast<int>(OptInt(o, "family").value_or(AF_INET));
-    spec_.dst = String(o, "dst");
-    spec_.dstLen = static_cast<int>(OptInt(o, "dstLen").value_or(0));
-    spec_.gateway = String(o, "gateway");
-    spec_.src = String(o, "src");
-    spec_.metric = OptInt(o, "metric");
-    spec_.table = OptInt(o, "table");
-    spec_.scope = OptInt(o, "scope");
-    spec_.protocol = OptInt(o, "protocol");
-    spec_.type = OptInt(o, "type");
-    dev_ = String(o, "dev");
-  }
+  ChangeJob(std::string ns, const Napi::Object& o, RouteChange change)
+      : ns_(std::move(ns)), change_(change), spec_(ReadRouteSpec(o)), dev_(String(o, "dev")) {}
 
   void Execute() override {
     const char* op = change_ == RouteChange::kAdd ? "add route" : change_ == RouteChange::kReplace ? "replace route" : "delete route";

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "rtnl/message.h"
+
 namespace nk {
 
 struct RouteInfo {
@@ -19,6 +21,9 @@ struct RouteInfo {
 RouteInfo ReadRoute(rtnl_route* r);
 // ReadRoute plus what only the message `h` it was decoded from tells (the encapsulation type).
 RouteInfo ReadRoute(rtnl_route* r, const nlmsghdr* h);
+// A route as lib/routes.ts hands it over (NativeRouteChange; the bulk path's BulkRoute is the same
+// with `devIndex`): every field but the device, which the caller resolves.
+RouteSpec ReadRouteSpec(const Napi::Object& o);
 // The RTA_ENCAP_TYPE of a route message, by name; "" when it has none.
 std::string RouteEncapType(const nlmsghdr* h);
 Napi::Object RouteToJs(Napi::Env env, const RouteInfo& r);

@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 
 #include "../js_value.h"
+#include "../route.h"
 #include "chunk.h"
 
 namespace nk {
@@ -38,18 +39,8 @@ Item ReadItem(const Napi::Object& o) {
     Napi::Array a = o.Get("routes").As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); i++) {
       Napi::Object x = a.Get(i).As<Napi::Object>();
-      RouteSpec r;
-      r.family = static_cast<int>(OptInt(x, "family").value_or(AF_INET));
-      r.dst = String(x, "dst");
-      r.dstLen = static_cast<int>(OptInt(x, "dstLen").value_or(0));
-      r.gateway = String(x, "gateway");
-      r.src = String(x, "src");
+      RouteSpec r = ReadRouteSpec(x);
       r.index = static_cast<int>(OptInt(x, "devIndex").value_or(0));
-      r.metric = OptInt(x, "metric");
-      r.table = OptInt(x, "table");
-      r.scope = OptInt(x, "scope");
-      r.protocol = OptInt(x, "protocol");
-      r.type = OptInt(x, "type");
       it.routes.push_back(r);
     }
   }

@@ -14,6 +14,13 @@
 
 namespace nk {
 
+// A deleter that calls libnl's own release function `Free` (a put for counted objects).
+template <auto Free>
+struct NlRelease {
+  template <typename T>
+  void operator()(T* p) const { Free(p); }
+};
+
 // Any rtnl_* object (rtnl_link, rtnl_addr, rtnl_route, rtnl_neigh): they are all nl_objects with a
 // reference count.
 template <typename T>
@@ -23,30 +30,11 @@ struct NlPut {
 template <typename T>
 using NlPtr = std::unique_ptr<T, NlPut<T>>;
 
-struct NlAddrPut {
-  void operator()(nl_addr* a) const { nl_addr_put(a); }
-};
-using NlAddr = std::unique_ptr<nl_addr, NlAddrPut>;
-
-struct NlCacheFree {
-  void operator()(nl_cache* c) const { nl_cache_free(c); }
-};
-using NlCache = std::unique_ptr<nl_cache, NlCacheFree>;
-
-struct NlMsgFree {
-  void operator()(nl_msg* m) const { nlmsg_free(m); }
-};
-using NlMsg = std::unique_ptr<nl_msg, NlMsgFree>;
-
-struct NlSockFree {
-  void operator()(nl_sock* s) const { nl_socket_free(s); }
-};
-using NlSock = std::unique_ptr<nl_sock, NlSockFree>;
-
-struct NlCbPut {
-  void operator()(nl_cb* c) const { nl_cb_put(c); }
-};
-using NlCb = std::unique_ptr<nl_cb, NlCbPut>;
+using NlAddr = std::unique_ptr<nl_addr, NlRelease<nl_addr_put>>;
+using NlCache = std::unique_ptr<nl_cache, NlRelease<nl_cache_free>>;
+using NlMsg = std::unique_ptr<nl_msg, NlRelease<nlmsg_free>>;
+using NlSock = std::unique_ptr<nl_sock, NlRelease<nl_socket_free>>;
+using NlCb = std::unique_ptr<nl_cb, NlRelease<nl_cb_put>>;
 
 // A private copy of the socket's callbacks (its error handler included), to which a caller adds its
 // own handlers without changing the socket's. Empty on ENOMEM.
