@@ -110,7 +110,9 @@ NsGuard::~NsGuard() {
   if (entered_) ReturnHome();
 }
 
-ScopedUnshare::~ScopedUnshare() { Leave(); }
+ScopedUnshare::~ScopedUnshare() {
+  if (away_) ReturnHome();
+}
 
 bool ScopedUnshare::Enter(OpError* err, const char* op, const std::string& detail) {
   if (home_fd < 0) {
@@ -123,11 +125,6 @@ bool ScopedUnshare::Enter(OpError* err, const char* op, const std::string& detai
   }
   away_ = true;
   return true;
-}
-
-void ScopedUnshare::Leave() {
-  if (away_) ReturnHome();
-  away_ = false;
 }
 
 }  // namespace nk

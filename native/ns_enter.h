@@ -57,8 +57,6 @@ class ScopedUnshare {
   // False (`err` filled with `op` and `detail`) when the kernel refused; the thread is then where
   // it was.
   bool Enter(OpError* err, const char* op, const std::string& detail);
-  // Goes home now rather than at the end of the scope.
-  void Leave();
   ScopedUnshare(const ScopedUnshare&) = delete;
   ScopedUnshare& operator=(const ScopedUnshare&) = delete;
 
