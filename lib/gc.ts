@@ -19,7 +19,6 @@ import { RUN_DIR, list as listNamespaces, Netns } from './netns';
 import * as registry from './registry';
 import { invalid } from './errors';
 import { requireNetworkPrivileges } from './privileges';
-import { natTable } from './topology/nat';
 
 export interface GcOptions {
   /** only report what would be removed */
@@ -95,11 +94,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     }
     if (!(await registry.ownerLost(m.marker.owner, records))) continue;
     if (present.has(m.netns)) {
-      const api = natTable(nsObject(m.netns), m.table);
-      if (!api) {
-        report.errors.push(`NAT table ${m.table} (${m.netns}): this build has no NAT support to remove it`);
-        continue;
-      }
+      const api = nsObject(m.netns).natTable(m.table);
       report.natTables.push({ netns: m.netns, table: m.table });
       if (!dryRun) {
         try {

@@ -7,7 +7,8 @@ import { call, invalid, isNotFound } from './errors';
 import { native, type NativeLink, type NativeLinkAdd, type NativeLinkChange, type NativeLinkSpec } from './native';
 import { parseAddress } from './ip';
 import * as validate from './validate';
-import { list as listNamespaces, RUN_DIR, type Netns } from './netns';
+import type { Netns } from './netns';
+import { namespaceNames, RUN_DIR } from './run-dir';
 import { getShape as getLinkShape, shape as shapeLink } from './tc';
 import type { LinkShape, LinkShapeSpec } from './shape';
 
@@ -89,6 +90,8 @@ export interface LinkChanges {
    * bridge itself), never to each other. Equivalent to: `ip link set NAME type bridge_slave isolated on`
    */
   isolated?: boolean;
+  /** receive every frame, not only those addressed to the link (`ip link set NAME promisc on|off`) */
+  promisc?: boolean;
 }
 
 export interface Link {
@@ -216,9 +219,10 @@ export function toNativeAdd(options: AddLinkOptions): NativeLinkAdd {
 
 function toNativeChange(changes: LinkChanges): NativeLinkChange {
   const o = validate.object(changes, 'link changes');
-  validate.knownKeys(o, 'link changes', ['up', 'mtu', 'mac', 'name', 'master', 'netns', 'group', 'txqlen', 'hairpin', 'isolated']);
+  validate.knownKeys(o, 'link changes', ['up', 'mtu', 'mac', 'name', 'master', 'netns', 'group', 'txqlen', 'hairpin', 'isolated', 'promisc']);
   if (o.hairpin !== undefined) validate.bool(o.hairpin, 'hairpin');
   if (o.isolated !== undefined) validate.bool(o.isolated, 'isolated');
+  if (o.promisc !== undefined) validate.bool(o.promisc, 'promisc');
   const c: NativeLinkChange = {};
   if (o.up !== undefined) c.up = validate.bool(o.up, 'up');
   if (o.mtu !== undefined) c.mtu = validate.mtu(o.mtu);
@@ -253,15 +257,20 @@ export class Links {
 
   /**
    * Changes a link. Equivalent to: `ip link set NAME up|down mtu N address MAC name NEW master BR|nomaster netns NS`
-   * (and `ip link set NAME type bridge_slave hairpin on|off isolated on|off` for `hairpin` / `isolated`).
+   * (and `ip link set NAME type bridge_slave hairpin on|off isolated on|off` for `hairpin` / `isolated`,
+   * `ip link set NAME promisc on|off` for `promisc`).
    */
   async set(name: string, changes: LinkChanges): Promise<void> {
     validate.ifname(name);
     const c = toNativeChange(changes);
     const ctx = { netns: this.ns.label, ifname: name, syscall: 'set link' };
     // The bridge-port setting comes first: it needs the port still in this namespace and enslaved.
-    if (changes.hairpin !== undefined || changes.isolated !== undefined) {
-      const port = { ...(changes.hairpin !== undefined ? { hairpin: changes.hairpin } : {}), ...(changes.isolated !== undefined ? { isolated: changes.isolated } : {}) };
+    if (changes.hairpin !== undefined || changes.isolated !== undefined || changes.promisc !== undefined) {
+      const port = {
+        ...(changes.hairpin !== undefined ? { hairpin: changes.hairpin } : {}),
+        ...(changes.isolated !== undefined ? { isolated: changes.isolated } : {}),
+        ...(changes.promisc !== undefined ? { promisc: changes.promisc } : {}),
+      };
       await call(ctx, () => native.bridgePortSet(this.ns.ref, name, port));
     }
     if (Object.keys(c).length > 0) await call(ctx, () => native.linkSet(this.ns.ref, name, c));
@@ -278,22 +287,33 @@ export class Links {
     }
   }
 
-  /** One link by name; ENOENT when there is none. Equivalent to: `ip -d link show dev NAME` */
-  async get(name: string): Promise<Link> {
+  /**
+   * One link by name; ENOENT when there is none. Equivalent to: `ip -d link show dev NAME`
+   * (`peerCandidates` as for list()).
+   */
+  async get(name: string, options: { peerCandidates?: readonly string[] } = {}): Promise<Link> {
     validate.ifname(name);
+    validate.knownKeys(validate.object(options, 'get options'), 'get options', ['peerCandidates']);
     const ctx = { netns: this.ns.label, ifname: name, syscall: 'get link' };
     const [one] = await call(ctx, () => native.linkList(this.ns.ref, name));
     // The master's name needs one more look-up; a full dump is only done when there is a master.
     const all = one.master ? await call(ctx, () => native.linkList(this.ns.ref)) : [one];
-    return (await this.toLinks([one], all))[0];
+    return (await this.toLinks([one], all, options.peerCandidates))[0];
   }
 
-  /** Every link of the namespace; `stats: true` adds the counters. Equivalent to: `ip -d link show` (`ip -s -d link show`) */
-  async list(options: { stats?: boolean } = {}): Promise<Link[]> {
-    validate.knownKeys(validate.object(options, 'list options'), 'list options', ['stats']);
+  /**
+   * Every link of the namespace; `stats: true` adds the counters. Equivalent to: `ip -d link show`
+   * (`ip -s -d link show`)
+   *
+   * A veth peer's namespace is named by asking the kernel about the entries of /run/netns (one
+   * RTM_GETNSID each); `peerCandidates` narrows that to the names given, for callers that know
+   * where the peers can be (a topology's status, which would otherwise ask N×N times).
+   */
+  async list(options: { stats?: boolean; peerCandidates?: readonly string[] } = {}): Promise<Link[]> {
+    validate.knownKeys(validate.object(options, 'list options'), 'list options', ['stats', 'peerCandidates']);
     const stats = options.stats === undefined ? false : validate.bool(options.stats, 'stats');
     const raw = await call({ netns: this.ns.label, syscall: 'list links' }, () => native.linkList(this.ns.ref, undefined, stats));
-    return this.toLinks(raw, raw);
+    return this.toLinks(raw, raw, options.peerCandidates);
   }
 
   /** A link's counters (IFLA_STATS64). Equivalent to: `ip -s link show dev NAME` */
@@ -329,9 +349,9 @@ export class Links {
     return getLinkShape(this.ns, name);
   }
 
-  private async toLinks(raw: NativeLink[], all: NativeLink[]): Promise<Link[]> {
+  private async toLinks(raw: NativeLink[], all: NativeLink[], candidates?: readonly string[]): Promise<Link[]> {
     const byIndex = new Map(all.map((l) => [l.index, l.name]));
-    const names = await peerNamespaceNames(this.ns.ref, raw);
+    const names = await peerNamespaceNames(this.ns.ref, raw, candidates);
     return raw.map((l) => toLink(l, byIndex, names));
   }
 }
@@ -375,7 +395,7 @@ export function toLink(l: NativeLink, names: ReadonlyMap<number, string>, netnsN
 export async function peerNamespaceNames(nsPath: string, raw: readonly NativeLink[], candidates?: readonly string[]): Promise<Map<number, string>> {
   const out = new Map<number, string>();
   if (!raw.some((l) => l.linkNetnsId >= 0)) return out;
-  const names = candidates ?? (await listNamespaces()).map((c) => c.name!);
+  const names = candidates ?? (await namespaceNames());
   const ids = await native.netnsIds(nsPath, names.map((n) => `${RUN_DIR}/${n}`)).catch(() => [] as number[]);
   ids.forEach((id, i) => {
     if (id >= 0 && !out.has(id)) out.set(id, names[i]);

@@ -163,6 +163,8 @@ export interface NativeRoute {
   nhid?: number;
   /** present only for a multipath route (then gateway/index are its first hop's) */
   nexthops?: Array<{ gateway: string; index: number; weight: number }>;
+  /** RTA_ENCAP_TYPE by name ("seg6", "mpls", ...), when the route has an encapsulation */
+  encap?: { type: string };
 }
 
 export interface NativeNeighChange {

@@ -23,6 +23,7 @@ import type { ExecOptions, ExecResult, SpawnOptions } from './process';
 import type { ChildProcess } from 'node:child_process';
 import * as validate from './validate';
 import * as registry from './registry';
+import { namespaceNames, RUN_DIR } from './run-dir';
 import { PhaseTrace, traceOn } from './op-trace';
 import type { NamespaceWatch, NamespaceWatchOptions, NetworkWatch, WatchOptions } from './watch';
 
@@ -46,7 +47,7 @@ function httpAgents(): typeof import('./http-agent') {
 }
 
 /** Where named namespaces live (iproute2's NETNS_RUN_DIR). */
-export const RUN_DIR = '/run/netns';
+export { RUN_DIR };
 
 export interface CreateOptions {
   /** Bring `lo` up right away (`ip netns add` leaves it down). Default false. */
@@ -510,14 +511,7 @@ export function current(): Netns<undefined> {
 
 /** Named namespaces in /run/netns, ours and iproute2's. Equivalent to: `ip netns list` */
 export async function list(): Promise<Netns<string>[]> {
-  let names: string[];
-  try {
-    names = await fs.readdir(RUN_DIR);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  return names.sort().map((n) => new Netns(n, path.join(RUN_DIR, n), false));
+  return (await namespaceNames()).map((n) => new Netns(n, path.join(RUN_DIR, n), false));
 }
 
 /** `ref`: a bound handle's (ESTALE instead of deleting another namespace that took the name). */

@@ -78,6 +78,12 @@ export interface Route {
   nexthops?: Array<RouteNexthop & { weight: number }>;
   /** the nexthop object the route uses */
   nhid?: number;
+  /**
+   * Lightweight-tunnel encapsulation (`ip route ... encap seg6 ...`), by type name as ip(8) prints
+   * it: 'mpls', 'ip', 'ip6', 'seg6', 'seg6local', 'bpf', 'rpl', 'ioam6', 'xfrm' (or its number).
+   * Its parameters are not decoded; the route is listed either way.
+   */
+  encap?: { type: string };
 }
 
 const TABLES = { default: 253, main: 254, local: 255 } as const;
@@ -197,6 +203,7 @@ export function toRoute(r: NativeRoute, names: ReadonlyMap<number, string>): Rou
   }
   if (r.src) route.src = r.src;
   if (r.nhid) route.nhid = r.nhid;
+  if (r.encap) route.encap = { type: r.encap.type };
   return route;
 }
 

@@ -9,7 +9,9 @@
 #include "addon.h"
 #include "js_value.h"
 #include "link.h"
-#include "nl_object.h"
+#include "rtnl/dump.h"
+#include "rtnl/holders.h"
+#include "rtnl/message.h"
 
 namespace nk {
 
@@ -65,32 +67,19 @@ class ChangeJob : public Job {
     if (!lease.ok()) return;
     int index;
     if (!LookupIfIndex(lease, dev_, &index, &error)) return;
-    NlPtr<rtnl_addr> addr(rtnl_addr_alloc());
-    NlAddr local = ParseAddr(address_, family_);
-    if (!local) {
-      error.Set(EINVAL, op, "bad address " + address_);
-      return;
-    }
-    nl_addr_set_prefixlen(local.get(), prefixlen_);
-    rtnl_addr_set_ifindex(addr.get(), index);
-    rtnl_addr_set_local(addr.get(), local.get());
-    rtnl_addr_set_prefixlen(addr.get(), prefixlen_);
-    if (!broadcast_.empty()) {
-      NlAddr b = ParseAddr(broadcast_, family_);
-      if (b) rtnl_addr_set_broadcast(addr.get(), b.get());
-    }
-    if (!label_.empty()) rtnl_addr_set_label(addr.get(), label_.c_str());
-    if (scope_) rtnl_addr_set_scope(addr.get(), static_cast<int>(*scope_));
-    if (noDad_) rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
-    nl_msg* msg = nullptr;
-    int rc = add_ ? rtnl_addr_build_add_request(addr.get(), NLM_F_CREATE | (replace_ ? NLM_F_REPLACE : NLM_F_EXCL), &msg)
-                  : rtnl_addr_build_delete_request(addr.get(), 0, &msg);
-    if (rc < 0) {
-      error.Set(ENOMEM, op, address_);
-      return;
-    }
+    AddrSpec spec;
+    spec.index = index;
+    spec.family = family_;
+    spec.address = address_;
+    spec.prefixlen = prefixlen_;
+    spec.broadcast = broadcast_;
+    spec.label = label_;
+    spec.scope = scope_;
+    spec.noDad = noDad_;
+    NlMsg msg = AddrRequest(spec, add_, NLM_F_CREATE | (replace_ ? NLM_F_REPLACE : NLM_F_EXCL), op, &error);
+    if (!msg) return;
     std::string what = address_ + "/" + std::to_string(prefixlen_) + " dev " + dev_;
-    if (!lease.Transact(msg, op, what, &error) && !add_ && error.err == EADDRNOTAVAIL) {
+    if (!lease.Transact(std::move(msg), op, what, &error) && !add_ && error.err == EADDRNOTAVAIL) {
       error.err = ENOENT;  // "not there" reads the same for every object kind
     }
   }
@@ -110,14 +99,12 @@ class ListJob : public Job {
   void Execute() override {
     SocketLease lease(ns_, &error);
     if (!lease.ok()) return;
-    nl_cache* raw = nullptr;
-    if (!lease.Dump("route/addr", RTM_GETADDR, AF_UNSPEC, &raw, "list addresses", &error)) return;
-    NlCache cache(raw);
-    for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
-      auto* a = reinterpret_cast<rtnl_addr*>(o);
-      if (family_ != AF_UNSPEC && rtnl_addr_get_family(a) != family_) continue;
-      addrs_.push_back(ReadAddr(a));
-    }
+    DumpEach(
+        lease, RTM_GETADDR, AF_UNSPEC, "list addresses", &error, [&] { addrs_.clear(); },
+        [&](nl_object* o, const nlmsghdr*) {
+          auto* a = reinterpret_cast<rtnl_addr*>(o);
+          if (family_ == AF_UNSPEC || rtnl_addr_get_family(a) == family_) addrs_.push_back(ReadAddr(a));
+        });
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array out = Napi::Array::New(env, addrs_.size());

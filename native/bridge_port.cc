@@ -20,19 +20,6 @@
 namespace nk {
 namespace {
 
-// RAII for an nl_msg that was not (yet) handed to Transact, which consumes it.
-struct MsgHolder {
-  nl_msg* msg = nullptr;
-  ~MsgHolder() {
-    if (msg) nlmsg_free(msg);
-  }
-  nl_msg* release() {
-    nl_msg* m = msg;
-    msg = nullptr;
-    return m;
-  }
-};
-
 class PortSetJob : public Job {
  public:
   PortSetJob(std::string ns, std::string name, const Napi::Object& o) : ns_(std::move(ns)), name_(std::move(name)) {
@@ -53,38 +40,36 @@ class PortSetJob : public Job {
  private:
   // ip link set dev NAME promisc on|off
   bool SetPromisc(SocketLease& lease, int index) {
-    MsgHolder h;
-    h.msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
-    if (!h.msg) return error.Set(ENOMEM, "set link promisc", name_), false;
+    NlMsg msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK));
+    if (!msg) return error.Set(ENOMEM, "set link promisc", name_), false;
     ifinfomsg ifi{};
     ifi.ifi_family = AF_UNSPEC;
     ifi.ifi_index = index;
     ifi.ifi_flags = *promisc_ ? IFF_PROMISC : 0;
     ifi.ifi_change = IFF_PROMISC;
-    if (nlmsg_append(h.msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0) return error.Set(ENOMEM, "set link promisc", name_), false;
-    return lease.Transact(h.release(), "set link promisc", name_, &error);
+    if (nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0) return error.Set(ENOMEM, "set link promisc", name_), false;
+    return lease.Transact(std::move(msg), "set link promisc", name_, &error);
   }
 
   // ip link set dev NAME type bridge_slave [hairpin on|off] [isolated on|off] — one message.
   // An isolated port forwards only to ports that are not isolated (and the bridge itself).
   bool SetPortFlags(SocketLease& lease, int index) {
-    MsgHolder h;
-    h.msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
-    if (!h.msg) return error.Set(ENOMEM, "set bridge port", name_), false;
+    NlMsg msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK));
+    if (!msg) return error.Set(ENOMEM, "set bridge port", name_), false;
     ifinfomsg ifi{};
     ifi.ifi_family = AF_UNSPEC;
     ifi.ifi_index = index;
     nlattr* info = nullptr;
     nlattr* data = nullptr;
-    if (nlmsg_append(h.msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 || !(info = nla_nest_start(h.msg, IFLA_LINKINFO)) ||
-        nla_put_string(h.msg, IFLA_INFO_SLAVE_KIND, "bridge") < 0 || !(data = nla_nest_start(h.msg, IFLA_INFO_SLAVE_DATA)) ||
-        (hairpin_ && nla_put_u8(h.msg, IFLA_BRPORT_MODE, *hairpin_ ? 1 : 0) < 0) ||
-        (isolated_ && nla_put_u8(h.msg, IFLA_BRPORT_ISOLATED, *isolated_ ? 1 : 0) < 0)) {
+    if (nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 || !(info = nla_nest_start(msg.get(), IFLA_LINKINFO)) ||
+        nla_put_string(msg.get(), IFLA_INFO_SLAVE_KIND, "bridge") < 0 || !(data = nla_nest_start(msg.get(), IFLA_INFO_SLAVE_DATA)) ||
+        (hairpin_ && nla_put_u8(msg.get(), IFLA_BRPORT_MODE, *hairpin_ ? 1 : 0) < 0) ||
+        (isolated_ && nla_put_u8(msg.get(), IFLA_BRPORT_ISOLATED, *isolated_ ? 1 : 0) < 0)) {
       return error.Set(ENOMEM, "set bridge port", name_), false;
     }
-    nla_nest_end(h.msg, data);
-    nla_nest_end(h.msg, info);
-    return lease.Transact(h.release(), "set bridge port", name_, &error);
+    nla_nest_end(msg.get(), data);
+    nla_nest_end(msg.get(), info);
+    return lease.Transact(std::move(msg), "set bridge port", name_, &error);
   }
 
   std::string ns_, name_;

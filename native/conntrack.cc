@@ -20,6 +20,7 @@
 
 #include "addon.h"
 #include "js_value.h"
+#include "rtnl/holders.h"
 
 namespace nk {
 
@@ -37,15 +38,6 @@ struct CtEntry {
   bool has_id = false;
   CtTuple orig, reply;
 };
-
-struct NlSockFree {
-  void operator()(nl_sock* s) const { nl_socket_free(s); }
-};
-using NlSock = std::unique_ptr<nl_sock, NlSockFree>;
-struct NlMsgFree {
-  void operator()(nl_msg* m) const { nlmsg_free(m); }
-};
-using NlMsg = std::unique_ptr<nl_msg, NlMsgFree>;
 
 int AfOf(int family) { return family == 6 ? AF_INET6 : AF_INET; }
 

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace nk {
 
@@ -32,6 +33,13 @@ inline std::optional<Napi::Object> OptObject(const Napi::Object& o, const char* 
   Napi::Value v = o.Get(key);
   if (!v.IsObject()) return std::nullopt;
   return v.As<Napi::Object>();
+}
+
+inline std::vector<std::string> Strings(const Napi::Value& v) {
+  std::vector<std::string> out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).As<Napi::String>());
+  return out;
 }
 
 }  // namespace nk

@@ -16,7 +16,9 @@
 
 #include "addon.h"
 #include "js_value.h"
-#include "nl_object.h"
+#include "rtnl/dump.h"
+#include "rtnl/holders.h"
+#include "rtnl/message.h"
 
 namespace nk {
 
@@ -85,17 +87,31 @@ Napi::Object LinkToJsStats(Napi::Env env, const LinkInfo& l, bool stats) {
 }
 
 NlPtr<rtnl_link> GetLinkByName(SocketLease& lease, const std::string& name, OpError* err) {
-  rtnl_link* raw = nullptr;
+  nl_msg* request = nullptr;
+  if (rtnl_link_build_get_request(0, name.c_str(), &request) < 0) {
+    err->Set(ENOMEM, "get link", name);
+    return nullptr;
+  }
+  // Decoded like a dump's messages (rtnl/dump.h): a link libnl cannot read in full is still found.
+  NlPtr<rtnl_link> found;
+  auto onReply = [](nl_msg* msg, void* arg) {
+    auto* out = static_cast<NlPtr<rtnl_link>*>(arg);
+    ParseObjects(msg, [out](nl_object* o, const nlmsghdr*) {
+      nl_object_get(o);
+      out->reset(reinterpret_cast<rtnl_link*>(o));
+    });
+    return static_cast<int>(NL_OK);
+  };
   OpError local;
-  if (!lease.Call("get link", name, &local, [&](nl_sock* sk) { return rtnl_link_get_kernel(sk, 0, name.c_str(), &raw); })) {
-    if (local.err == ENODEV) {
+  if (!lease.Request(request, "get link", name, &local, onReply, &found) || !found) {
+    if (local.err == ENODEV || !local.failed()) {
       err->Set(ENOENT, "get link", "no such link " + name);
     } else {
       *err = local;
     }
     return nullptr;
   }
-  return NlPtr<rtnl_link>(raw);
+  return found;
 }
 
 bool LookupIfIndex(SocketLease& lease, const std::string& name, int* index, OpError* err) {
@@ -146,15 +162,8 @@ bool ApplySpec(rtnl_link* link, const LinkSpec& s, bool set_up, OpError* err) {
 
 // Sets IFF_UP on an existing link through the socket of the namespace it lives in.
 bool BringUp(SocketLease& lease, const std::string& name, OpError* err) {
-  NlPtr<rtnl_link> change(rtnl_link_alloc());
-  rtnl_link_set_name(change.get(), name.c_str());
-  rtnl_link_set_flags(change.get(), IFF_UP);
-  nl_msg* msg = nullptr;
-  if (rtnl_link_build_add_request(change.get(), 0, &msg) < 0) {
-    err->Set(ENOMEM, "set link", name);
-    return false;
-  }
-  return lease.Transact(msg, "set link up", name, err);
+  NlMsg msg = LinkUpRequest(0, name, err);
+  return msg && lease.Transact(std::move(msg), "set link up", name, err);
 }
 
 bool DeleteByName(SocketLease& lease, const std::string& name, OpError* err) {
@@ -426,12 +435,9 @@ class ListJob : public Job {
       if (link) links_.push_back(ReadLink(link.get()));
       return;
     }
-    nl_cache* raw = nullptr;
-    if (!lease.Dump("route/link", RTM_GETLINK, AF_UNSPEC, &raw, "list links", &error)) return;
-    NlCache cache(raw);
-    for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
-      links_.push_back(ReadLink(reinterpret_cast<rtnl_link*>(o)));
-    }
+    DumpEach(
+        lease, RTM_GETLINK, AF_UNSPEC, "list links", &error, [&] { links_.clear(); },
+        [&](nl_object* o, const nlmsghdr*) { links_.push_back(ReadLink(reinterpret_cast<rtnl_link*>(o))); });
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array out = Napi::Array::New(env, links_.size());

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "nl_object.h"
+#include "rtnl/holders.h"
 #include "nl_socket.h"
 
 namespace nk {

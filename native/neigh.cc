@@ -9,8 +9,9 @@
 #include "addon.h"
 #include "js_value.h"
 #include "link.h"
-#include "nl_object.h"
 #include "nl_raw.h"
+#include "rtnl/dump.h"
+#include "rtnl/holders.h"
 
 namespace nk {
 
@@ -103,13 +104,9 @@ class ListJob : public Job {
   void Execute() override {
     SocketLease lease(ns_, &error);
     if (!lease.ok()) return;
-    nl_cache* raw = nullptr;
-    if (!lease.Dump("route/neigh", RTM_GETNEIGH, AF_UNSPEC, &raw, "list neighbors", &error)) return;
-    NlCache cache(raw);
-    for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
-      auto* n = reinterpret_cast<rtnl_neigh*>(o);
-      neighs_.push_back(ReadNeigh(n));
-    }
+    DumpEach(
+        lease, RTM_GETNEIGH, AF_UNSPEC, "list neighbors", &error, [&] { neighs_.clear(); },
+        [&](nl_object* o, const nlmsghdr*) { neighs_.push_back(ReadNeigh(reinterpret_cast<rtnl_neigh*>(o))); });
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array out = Napi::Array::New(env, neighs_.size());

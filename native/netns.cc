@@ -100,28 +100,30 @@ class CreateJob : public Job {
       return;
     }
     file.reset();
-    if (unshare(CLONE_NEWNET) != 0) {
-      error.Set(errno, "create netns", "unshare");
-      unlink(path_.c_str());
-      return;
-    }
-    // Still inside the new namespace: settings that must exist before anything else does
-    // (e.g. IPv6 off) are written here, without a second switch.
-    for (auto& kv : sysctls_) {
-      if (!WriteSysctl(kv.first, kv.second, &error)) break;
-    }
-    if (!error.failed() && mount("/proc/thread-self/ns/net", path_.c_str(), "none", MS_BIND, nullptr) != 0) {
-      error.Set(errno, "create netns", "bind mount " + path_);
-    }
-    // The identity the new Netns handle is bound to (ESTALE once the name holds another).
-    struct stat st {};
-    if (!error.failed() && stat("/proc/thread-self/ns/net", &st) == 0) id_ = NsId{st.st_dev, st.st_ino};
-    // The namespace's netlink socket is opened now, from inside (the first operation there then
-    // needs no switch, as the C peer and the bulk path do). Only needed for `lo` up: otherwise a
-    // failure here (EMFILE, ...) just leaves the socket to be opened on first use.
     OpError sockErr;
-    bool cached = !error.failed() && CacheSocketHere(path_, &sockErr);
-    ReturnHome();
+    bool cached = false;
+    {
+      ScopedUnshare fresh;
+      if (!fresh.Enter(&error, "create netns", "unshare")) {
+        unlink(path_.c_str());
+        return;
+      }
+      // Still inside the new namespace: settings that must exist before anything else does
+      // (e.g. IPv6 off) are written here, without a second switch.
+      for (auto& kv : sysctls_) {
+        if (!WriteSysctl(kv.first, kv.second, &error)) break;
+      }
+      if (!error.failed() && mount("/proc/thread-self/ns/net", path_.c_str(), "none", MS_BIND, nullptr) != 0) {
+        error.Set(errno, "create netns", "bind mount " + path_);
+      }
+      // The identity the new Netns handle is bound to (ESTALE once the name holds another).
+      struct stat st {};
+      if (!error.failed() && stat("/proc/thread-self/ns/net", &st) == 0) id_ = NsId{st.st_dev, st.st_ino};
+      // The namespace's netlink socket is opened now, from inside (the first operation there then
+      // needs no switch, as the C peer and the bulk path do). Only needed for `lo` up: otherwise a
+      // failure here (EMFILE, ...) just leaves the socket to be opened on first use.
+      cached = !error.failed() && CacheSocketHere(path_, &sockErr);
+    }
     if (!error.failed()) {
       if (loopbackUp_) {
         if (!cached) error = sockErr;

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "nl_socket.h"
+#include "rtnl/dump.h"
 
 namespace nk {
 

@@ -1,5 +1,7 @@
 #include "nl_socket.h"
 
+#include "rtnl/extack.h"
+
 #include <linux/netlink.h>
 #include <netlink/msg.h>
 #include <netlink/route/rtnl.h>
@@ -35,21 +37,7 @@ int OnNetlinkError(sockaddr_nl*, nlmsgerr* e, void* arg) {
   auto* s = static_cast<NsSocket*>(arg);
   if (s->current == nullptr || e->error == 0) return NL_STOP;
   s->current->err = -e->error;
-  auto* nlh = reinterpret_cast<nlmsghdr*>(reinterpret_cast<char*>(e) - NLMSG_HDRLEN);
-  if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
-    size_t off = NLMSG_HDRLEN + sizeof(nlmsgerr);
-    if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-    off = NLMSG_ALIGN(off);
-    while (off + sizeof(nlattr) <= nlh->nlmsg_len) {
-      auto* a = reinterpret_cast<nlattr*>(reinterpret_cast<char*>(nlh) + off);
-      if (a->nla_len < sizeof(nlattr) || off + a->nla_len > nlh->nlmsg_len) break;
-      if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
-        const char* text = reinterpret_cast<const char*>(a) + NLA_HDRLEN;
-        s->current->extack.assign(text, strnlen(text, a->nla_len - NLA_HDRLEN));
-      }
-      off += NLA_ALIGN(a->nla_len);
-    }
-  }
+  s->current->extack = ExtackOf(reinterpret_cast<nlmsghdr*>(reinterpret_cast<char*>(e) - NLMSG_HDRLEN));
   return NL_STOP;
 }
 
@@ -185,18 +173,15 @@ bool SocketLease::Request(nl_msg* msg, const char* op, const std::string& what, 
     nlmsg_free(msg);
     msg = nullptr;
     if (rc < 0) return rc;
-    nl_cb* own = nl_socket_get_cb(sk);  // a counted reference: put back below, or the socket's cb leaks
-    nl_cb* cb = nl_cb_clone(own);
-    nl_cb_put(own);
-    if (cb == nullptr) return -NLE_NOMEM;
+    NlCb cb = CloneSocketCb(sk);
+    if (!cb) return -NLE_NOMEM;
     bool acked = false;
-    nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_reply, arg);
-    nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, StopOnAck, &acked);
+    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_reply, arg);
+    nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, StopOnAck, &acked);
     // The reply and the ack may arrive in separate reads; nl_recvmsgs returns after each one.
     do {
-      rc = nl_recvmsgs(sk, cb);
+      rc = nl_recvmsgs(sk, cb.get());
     } while (rc >= 0 && !acked);
-    nl_cb_put(cb);
     return rc;
   });
 }
@@ -230,32 +215,6 @@ bool SocketLease::Transact(nl_msg* msg, const char* op, const std::string& what,
     if (rc < 0) return rc;
     return nl_wait_for_ack(sk);
   });
-}
-
-bool SocketLease::Dump(const char* kind, int request, int family, nl_cache** out, const char* op, OpError* err) {
-  for (int attempt = 0; attempt < kDumpAttempts; attempt++) {
-    nl_cache* cache = nullptr;
-    if (nl_cache_alloc_name(kind, &cache) < 0) {
-      err->Set(ENOMEM, op, kind);
-      return false;
-    }
-    int rc = 0;
-    bool ok = Call(op, "", err, [&](nl_sock* sk) {
-      rc = nl_rtgen_request(sk, request, family, NLM_F_DUMP);
-      if (rc < 0) return rc;
-      rc = nl_cache_pickup(sk, cache);
-      return rc == -NLE_DUMP_INTR ? 0 : rc;
-    });
-    if (ok && rc != -NLE_DUMP_INTR) {
-      *out = cache;
-      return true;
-    }
-    nl_cache_free(cache);
-    if (!ok) return false;
-    nl_stats.dumpRetries++;
-  }
-  err->Set(EAGAIN, op, "the table kept changing during every dump");
-  return false;
 }
 
 bool CacheSocketHere(const std::string& path, OpError* err) {

@@ -13,6 +13,7 @@
 
 #include "ns_enter.h"
 #include "op_error.h"
+#include "rtnl/holders.h"
 
 #if defined(DEBUG) || defined(__SANITIZE_ADDRESS__)
 #define NK_CHECK_LEASES 1
@@ -45,16 +46,13 @@ class SocketLease {
   // Sends `msg` (consumed) and waits for the kernel's answer. On failure fills `err` with the real
   // errno and the extended-ack text, with `op` as the operation name. Returns false on failure.
   bool Transact(nl_msg* msg, const char* op, const std::string& what, OpError* err);
-  // Runs a libnl call that talks to the kernel, recording errno/extack of a failure. Retries dumps
-  // that the kernel interrupted (NLM_F_DUMP_INTR) a bounded number of times.
+  bool Transact(NlMsg msg, const char* op, const std::string& what, OpError* err) {
+    return Transact(msg.release(), op, what, err);
+  }
+  // Runs a libnl call that talks to the kernel, recording errno/extack of a failure. (Dumps, with
+  // their retry when interrupted, are DumpEach in rtnl/dump.h.)
   template <typename F>
   bool Call(const char* op, const std::string& what, OpError* err, F&& fn);
-  // Dumps a whole table (RTM_GETLINK, RTM_GETADDR, ... for `family`) into a fresh libnl cache of
-  // `kind` ("route/link", "route/addr", "route/route", "route/neigh"). A dump the kernel marks as
-  // interrupted (NLM_F_DUMP_INTR: the table changed meanwhile) is thrown away and done again, a
-  // bounded number of times. (libnl's own refill restarts without clearing what the broken dump
-  // left in the cache, and without a bound.)
-  bool Dump(const char* kind, int request, int family, nl_cache** out, const char* op, OpError* err);
   // Sends `msg` (consumed) and hands every reply message to `on_reply` until the kernel's ack;
   // for requests answered with data (RTM_GETNSID, ...).
   bool Request(nl_msg* msg, const char* op, const std::string& what, OpError* err, int (*on_reply)(nl_msg*, void*), void* arg);
@@ -92,9 +90,6 @@ bool SocketLease::Call(const char* op, const std::string& what, OpError* err, F&
     return Finish(rc, op, what, err);
   }
 }
-
-// How often a dump interrupted by concurrent changes is done again before giving up with EAGAIN.
-constexpr int kDumpAttempts = 64;
 
 // Opens the socket of namespace `path` from a thread that is inside it right now (the job that
 // created it) and caches it, so the first operation there needs no namespace switch.

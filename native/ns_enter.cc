@@ -108,6 +108,8 @@ void RememberHomeNamespace() {
   home_id = CurrentThreadNs();
 }
 
+namespace {
+
 void ReturnHome() {
   if (home_fd < 0) {
     fprintf(stderr, "netns-kit: namespace switch on a thread the addon does not own\n");
@@ -118,6 +120,8 @@ void ReturnHome() {
     abort();
   }
 }
+
+}  // namespace
 
 NsGuard::NsGuard(const std::string& path, OpError* err) {
   if (path.empty()) {
@@ -140,6 +144,23 @@ NsGuard::NsGuard(const std::string& path, OpError* err) {
 
 NsGuard::~NsGuard() {
   if (entered_) ReturnHome();
+}
+
+ScopedUnshare::~ScopedUnshare() {
+  if (away_) ReturnHome();
+}
+
+bool ScopedUnshare::Enter(OpError* err, const char* op, const std::string& detail) {
+  if (home_fd < 0) {
+    fprintf(stderr, "netns-kit: namespace switch on a thread the addon does not own\n");
+    abort();
+  }
+  if (unshare(CLONE_NEWNET) != 0) {
+    err->Set(errno, op, detail);
+    return false;
+  }
+  away_ = true;
+  return true;
 }
 
 }  // namespace nk

@@ -60,7 +60,23 @@ class NsGuard {
   bool ok_ = false;
 };
 
-// Brings the calling worker thread back home after an unshare(CLONE_NEWNET) (aborts on failure).
-void ReturnHome();
+// Creates fresh network namespaces for the calling worker thread: each Enter() moves the thread
+// into a new, empty namespace (unshare(CLONE_NEWNET); namespaces are not nested, so a second
+// Enter() starts from the first new one, not from inside it). The destructor switches the thread
+// back home once, verified like NsGuard's, and aborts the process if that fails. Whatever the
+// caller did not pin (a bind mount, an open fd) dies with the thread's last reference.
+class ScopedUnshare {
+ public:
+  ScopedUnshare() = default;
+  ~ScopedUnshare();
+  // False (`err` filled with `op` and `detail`) when the kernel refused; the thread is then where
+  // it was.
+  bool Enter(OpError* err, const char* op, const std::string& detail);
+  ScopedUnshare(const ScopedUnshare&) = delete;
+  ScopedUnshare& operator=(const ScopedUnshare&) = delete;
+
+ private:
+  bool away_ = false;
+};
 
 }  // namespace nk

@@ -3,6 +3,9 @@
 
 #include <linux/rtnetlink.h>
 
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
 #include <cerrno>
 #include <optional>
 #include <vector>
@@ -10,11 +13,32 @@
 #include "addon.h"
 #include "js_value.h"
 #include "link.h"
-#include "nl_dump.h"
-#include "nl_object.h"
 #include "nl_raw.h"
+#include "rtnl/dump.h"
+#include "rtnl/holders.h"
+#include "rtnl/message.h"
 
 namespace nk {
+
+namespace {
+
+// Names of the lightweight-tunnel encapsulations (LWTUNNEL_ENCAP_*), as `ip route` prints them.
+std::string EncapName(uint16_t type) {
+  static const char* const names[] = {"none", "mpls", "ip", "ila", "ip6", "seg6", "bpf", "seg6local", "rpl", "ioam6", "xfrm"};
+  if (type < sizeof(names) / sizeof(names[0])) return names[type];
+  return std::to_string(type);
+}
+
+}  // namespace
+
+std::string RouteEncapType(const nlmsghdr* h) {
+  // Read by hand: libnl 3.7 decodes only MPLS encapsulation, and a route it cannot decode is
+  // listed from the rest of its message (rtnl/dump.h), where the type is still there.
+  if (!nlmsg_valid_hdr(h, sizeof(rtmsg))) return "";
+  nlattr* a = nlmsg_find_attr(const_cast<nlmsghdr*>(h), sizeof(rtmsg), RTA_ENCAP_TYPE);
+  if (a == nullptr || nla_len(a) < static_cast<int>(sizeof(uint16_t))) return "";
+  return EncapName(nla_get_u16(a));
+}
 
 RouteInfo ReadRoute(rtnl_route* r, const nlmsghdr* hdr) {
   RouteInfo info;
@@ -49,6 +73,7 @@ RouteInfo ReadRoute(rtnl_route* r, const nlmsghdr* hdr) {
   if (hdr != nullptr && hdr->nlmsg_len >= NLMSG_LENGTH(sizeof(rtmsg))) {
     if (nlattr* a = FindAttr(hdr, sizeof(rtmsg), RTA_NH_ID); a && nla_len(a) >= 4) info.nhid = nla_get_u32(a);
   }
+  if (hdr != nullptr) info.encap = RouteEncapType(hdr);
   return info;
 }
 
@@ -77,12 +102,31 @@ Napi::Object RouteToJs(Napi::Env env, const RouteInfo& r) {
     }
     o.Set("nexthops", hops);
   }
+  if (!r.encap.empty()) {
+    Napi::Object encap = Napi::Object::New(env);
+    encap.Set("type", r.encap);
+    o.Set("encap", encap);
+  }
   return o;
 }
 
-namespace {
+RouteSpec ReadRouteSpec(const Napi::Object& o) {
+  RouteSpec r;
+  r.family = static_cast<int>(OptInt(o, "family").value_or(AF_INET));
+  r.dst = String(o, "dst");
+  r.dstLen = static_cast<int>(OptInt(o, "dstLen").value_or(0));
+  r.gateway = String(o, "gateway");
+  r.src = String(o, "src");
+  r.metric = OptInt(o, "metric");
+  r.table = OptInt(o, "table");
+  r.scope = OptInt(o, "scope");
+  r.protocol = OptInt(o, "protocol");
+  r.type = OptInt(o, "type");
+  r.nhid = OptInt(o, "nhid");
+  return r;
+}
 
-enum class Mode { Add, Replace, Delete };
+namespace {
 
 std::optional<Napi::Array> ArrayField(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
@@ -92,134 +136,43 @@ std::optional<Napi::Array> ArrayField(const Napi::Object& o, const char* key) {
 
 class ChangeJob : public Job {
  public:
-  ChangeJob(std::string ns, const Napi::Object& o, Mode mode) : ns_(std::move(ns)), mode_(mode) {
-    family_ = static_cast<int>(OptInt(o, "family").value_or(AF_INET));
-    dst_ = String(o, "dst");
-    dstLen_ = static_cast<int>(OptInt(o, "dstLen").value_or(0));
-    gateway_ = String(o, "gateway");
-    dev_ = String(o, "dev");
-    src_ = String(o, "src");
-    metric_ = OptInt(o, "metric");
-    table_ = OptInt(o, "table");
-    scope_ = OptInt(o, "scope");
-    protocol_ = OptInt(o, "protocol");
-    type_ = OptInt(o, "type");
-    nhid_ = OptInt(o, "nhid");
+  ChangeJob(std::string ns, const Napi::Object& o, RouteChange change)
+      : ns_(std::move(ns)), change_(change), spec_(ReadRouteSpec(o)), dev_(String(o, "dev")) {
+    // The hops' devices are names here; resolved to indexes in Execute, as `dev` is.
     if (auto hops = ArrayField(o, "nexthops")) {
       for (uint32_t i = 0; i < hops->Length(); i++) {
         Napi::Object h = hops->Get(i).As<Napi::Object>();
-        hops_.push_back({String(h, "gateway"), String(h, "dev"), static_cast<int>(OptInt(h, "weight").value_or(1))});
+        spec_.hops.push_back({String(h, "gateway"), 0, static_cast<int>(OptInt(h, "weight").value_or(1))});
+        hopDevs_.push_back(String(h, "dev"));
       }
     }
   }
 
   void Execute() override {
-    const char* op = mode_ == Mode::Add ? "add route" : mode_ == Mode::Replace ? "replace route" : "delete route";
+    const char* op = change_ == RouteChange::kAdd ? "add route" : change_ == RouteChange::kReplace ? "replace route" : "delete route";
     SocketLease lease(ns_, &error);
     if (!lease.ok()) return;
-    NlPtr<rtnl_route> route(rtnl_route_alloc());
-    rtnl_route_set_family(route.get(), static_cast<uint8_t>(family_));
-    NlAddr dst = ParseAddr(dst_, family_);
-    if (!dst) {
-      error.Set(EINVAL, op, "bad destination " + dst_);
-      return;
+    if (!dev_.empty() && !LookupIfIndex(lease, dev_, &spec_.index, &error)) return;
+    for (size_t i = 0; i < spec_.hops.size(); i++) {
+      if (!hopDevs_[i].empty() && !LookupIfIndex(lease, hopDevs_[i], &spec_.hops[i].index, &error)) return;
     }
-    nl_addr_set_prefixlen(dst.get(), dstLen_);
-    rtnl_route_set_dst(route.get(), dst.get());
-    if (table_) rtnl_route_set_table(route.get(), static_cast<uint32_t>(*table_));
-    if (metric_) rtnl_route_set_priority(route.get(), static_cast<uint32_t>(*metric_));
-    if (scope_) rtnl_route_set_scope(route.get(), static_cast<uint8_t>(*scope_));
-    if (protocol_) rtnl_route_set_protocol(route.get(), static_cast<uint8_t>(*protocol_));
-    if (type_) rtnl_route_set_type(route.get(), static_cast<uint8_t>(*type_));
-    if (!src_.empty()) {
-      NlAddr src = ParseAddr(src_, family_);
-      if (!src) {
-        error.Set(EINVAL, op, "bad source " + src_);
-        return;
-      }
-      rtnl_route_set_pref_src(route.get(), src.get());
-    }
-    if (!gateway_.empty() || !dev_.empty()) {
-      rtnl_nexthop* nh = rtnl_route_nh_alloc();
-      if (!dev_.empty()) {
-        int index;
-        if (!LookupIfIndex(lease, dev_, &index, &error)) {
-          rtnl_route_nh_free(nh);
-          return;
-        }
-        rtnl_route_nh_set_ifindex(nh, index);
-      }
-      if (!gateway_.empty()) {
-        NlAddr gw = ParseAddr(gateway_, family_);
-        if (!gw) {
-          rtnl_route_nh_free(nh);
-          error.Set(EINVAL, op, "bad gateway " + gateway_);
-          return;
-        }
-        rtnl_route_nh_set_gateway(nh, gw.get());
-      }
-      rtnl_route_add_nexthop(route.get(), nh);  // the route owns it from here
-    }
-    // Multipath: one RTA_MULTIPATH entry per hop, each with its weight (rtnh_hops = weight - 1).
-    for (const Hop& h : hops_) {
-      rtnl_nexthop* nh = rtnl_route_nh_alloc();
-      rtnl_route_add_nexthop(route.get(), nh);  // owned by the route even if a check below fails
-      if (!h.dev.empty()) {
-        int index;
-        if (!LookupIfIndex(lease, h.dev, &index, &error)) return;
-        rtnl_route_nh_set_ifindex(nh, index);
-      }
-      if (!h.gateway.empty()) {
-        NlAddr gw = ParseAddr(h.gateway, family_);
-        if (!gw) {
-          error.Set(EINVAL, op, "bad gateway " + h.gateway);
-          return;
-        }
-        rtnl_route_nh_set_gateway(nh, gw.get());
-      }
-      rtnl_route_nh_set_weight(nh, static_cast<uint8_t>(h.weight - 1));
-    }
-    nl_msg* msg = nullptr;
-    int rc;
-    if (mode_ == Mode::Delete) {
-      rc = rtnl_route_build_del_request(route.get(), 0, &msg);
-      // libnl replaces RT_SCOPE_NOWHERE by a guess; a delete without a scope must match any
-      // scope, as `ip route del` does, so put it back.
-      if (rc >= 0 && !scope_) static_cast<rtmsg*>(nlmsg_data(nlmsg_hdr(msg)))->rtm_scope = RT_SCOPE_NOWHERE;
-    } else {
-      int flags = NLM_F_CREATE | (mode_ == Mode::Replace ? NLM_F_REPLACE : NLM_F_EXCL);
-      rc = rtnl_route_build_add_request(route.get(), flags, &msg);
-    }
-    if (rc < 0) {
-      error.Set(EINVAL, op, dst_);
-      return;
-    }
-    // libnl 3.7 knows no nexthop objects: RTA_NH_ID goes after what it built.
-    if (nhid_ && nla_put_u32(msg, RTA_NH_ID, static_cast<uint32_t>(*nhid_)) < 0) {
-      nlmsg_free(msg);
-      error.Set(ENOMEM, op, dst_);
-      return;
-    }
-    std::string what = dst_ + "/" + std::to_string(dstLen_);
-    if (!gateway_.empty()) what += " via " + gateway_;
+    NlMsg msg = RouteRequest(spec_, change_, op, &error);
+    if (!msg) return;
+    std::string what = spec_.dst + "/" + std::to_string(spec_.dstLen);
+    if (!spec_.gateway.empty()) what += " via " + spec_.gateway;
     if (!dev_.empty()) what += " dev " + dev_;
-    if (nhid_) what += " nhid " + std::to_string(*nhid_);
-    if (!lease.Transact(msg, op, what, &error) && mode_ == Mode::Delete && error.err == ESRCH) {
+    if (spec_.nhid) what += " nhid " + std::to_string(*spec_.nhid);
+    if (!lease.Transact(std::move(msg), op, what, &error) && change_ == RouteChange::kDelete && error.err == ESRCH) {
       error.err = ENOENT;  // "not there" reads the same for every object kind
     }
   }
 
  private:
   std::string ns_;
-  Mode mode_;
-  int family_, dstLen_;
-  std::string dst_, gateway_, dev_, src_;
-  std::optional<int64_t> metric_, table_, scope_, protocol_, type_, nhid_;
-  struct Hop {
-    std::string gateway, dev;
-    int weight;
-  };
-  std::vector<Hop> hops_;
+  RouteChange change_;
+  RouteSpec spec_;
+  std::string dev_;
+  std::vector<std::string> hopDevs_;
 };
 
 class ListJob : public Job {
@@ -327,12 +280,12 @@ class GetJob : public Job {
   bool found_ = false;
 };
 
-Napi::Value Change(const Napi::CallbackInfo& info, Mode mode) {
-  return Submit(info.Env(), std::make_unique<ChangeJob>(info[0].As<Napi::String>(), info[1].As<Napi::Object>(), mode));
+Napi::Value Change(const Napi::CallbackInfo& info, RouteChange change) {
+  return Submit(info.Env(), std::make_unique<ChangeJob>(info[0].As<Napi::String>(), info[1].As<Napi::Object>(), change));
 }
-Napi::Value Add(const Napi::CallbackInfo& info) { return Change(info, Mode::Add); }
-Napi::Value Replace(const Napi::CallbackInfo& info) { return Change(info, Mode::Replace); }
-Napi::Value Delete(const Napi::CallbackInfo& info) { return Change(info, Mode::Delete); }
+Napi::Value Add(const Napi::CallbackInfo& info) { return Change(info, RouteChange::kAdd); }
+Napi::Value Replace(const Napi::CallbackInfo& info) { return Change(info, RouteChange::kReplace); }
+Napi::Value Delete(const Napi::CallbackInfo& info) { return Change(info, RouteChange::kDelete); }
 Napi::Value List(const Napi::CallbackInfo& info) {
   return Submit(info.Env(), std::make_unique<ListJob>(info[0].As<Napi::String>(), info[1].As<Napi::Number>().Int32Value()));
 }

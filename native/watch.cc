@@ -50,9 +50,9 @@
 #include "fdb.h"
 #include "link.h"
 #include "neigh.h"
-#include "nl_dump.h"
-#include "nl_object.h"
 #include "nl_raw.h"
+#include "rtnl/dump.h"
+#include "rtnl/holders.h"
 #include "route.h"
 
 #ifndef SOL_NETLINK
@@ -105,11 +105,6 @@ struct Batch {
 void CallJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, Batch* raw);
 void DeliverJs(Napi::Env env, Napi::Function fn, const Batch& b);
 using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Batch, CallJs>;
-
-struct NlSockFree {
-  void operator()(nl_sock* s) const { nl_socket_free(s); }
-};
-using NlSock = std::unique_ptr<nl_sock, NlSockFree>;
 
 struct Subscription {
   uint32_t id = 0;
@@ -344,11 +339,7 @@ class Watcher : public EnvResource {
   static void Parse(const Subscription& s, char* data, size_t len, std::vector<Event>* out) {
     for (auto* h = reinterpret_cast<nlmsghdr*>(data); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (!Wanted(s, h)) continue;
-      NlMsg msg(nlmsg_convert(h));
-      if (!msg) continue;
-      nlmsg_set_proto(msg.get(), NETLINK_ROUTE);
-      ParseArg arg{out, h->nlmsg_type, h};
-      nl_msg_parse(msg.get(), OnObject, &arg);
+      ParseObjects(h, [out](nl_object* o, const nlmsghdr* m) { out->push_back(ToEvent(o, m)); });
     }
   }
 
@@ -389,51 +380,40 @@ class Watcher : public EnvResource {
     }
   }
 
-  struct NlMsgFree {
-    void operator()(nl_msg* m) const { nlmsg_free(m); }
-  };
-  using NlMsg = std::unique_ptr<nl_msg, NlMsgFree>;
-
-  struct ParseArg {
-    std::vector<Event>* out;
-    uint16_t type;
-    const nlmsghdr* hdr;  // for what libnl does not decode (a route's RTA_NH_ID)
-  };
-
-  static void OnObject(nl_object* o, void* p) {
-    auto* arg = static_cast<ParseArg*>(p);
+  // One decoded object as an event; `h` is the message it came from (its type says new or del).
+  static Event ToEvent(nl_object* o, const nlmsghdr* h) {
     Event e;
-    switch (arg->type) {
+    switch (h->nlmsg_type) {
       case RTM_NEWLINK:
       case RTM_DELLINK:
         e.kind = Event::Link;
-        e.del = arg->type == RTM_DELLINK;
+        e.del = h->nlmsg_type == RTM_DELLINK;
         e.obj = ReadLink(reinterpret_cast<rtnl_link*>(o));
         break;
       case RTM_NEWADDR:
       case RTM_DELADDR:
         e.kind = Event::Addr;
-        e.del = arg->type == RTM_DELADDR;
+        e.del = h->nlmsg_type == RTM_DELADDR;
         e.obj = ReadAddr(reinterpret_cast<rtnl_addr*>(o));
         break;
       case RTM_NEWROUTE:
       case RTM_DELROUTE:
         e.kind = Event::Route;
-        e.del = arg->type == RTM_DELROUTE;
-        e.obj = ReadRoute(reinterpret_cast<rtnl_route*>(o), arg->hdr);
+        e.del = h->nlmsg_type == RTM_DELROUTE;
+        e.obj = ReadRoute(reinterpret_cast<rtnl_route*>(o), h);
         break;
       default:
-        if (static_cast<const ndmsg*>(NLMSG_DATA(arg->hdr))->ndm_family == AF_BRIDGE) {
+        if (static_cast<const ndmsg*>(NLMSG_DATA(h))->ndm_family == AF_BRIDGE) {
           e.kind = Event::Fdb;
-          e.del = arg->type == RTM_DELNEIGH;
-          e.obj = DecodeFdb(arg->hdr);  // libnl 3.7 reads neither NDA_VNI nor NDA_PORT
+          e.del = h->nlmsg_type == RTM_DELNEIGH;
+          e.obj = DecodeFdb(h);  // libnl 3.7 reads neither NDA_VNI nor NDA_PORT
           break;
         }
         e.kind = Event::Neigh;
-        e.del = arg->type == RTM_DELNEIGH;
+        e.del = h->nlmsg_type == RTM_DELNEIGH;
         e.obj = ReadNeigh(reinterpret_cast<rtnl_neigh*>(o));
     }
-    arg->out->push_back(std::move(e));
+    return e;
   }
 
   // Starts (or restarts) a stream from the true state: drop what the socket holds, then dump.
@@ -462,22 +442,19 @@ class Watcher : public EnvResource {
 
   // One RTM_GET* dump on the subscription's dump socket, filtered and parsed like events.
   static bool DumpKind(Subscription& s, int type, const char* what, std::vector<Event>* out, OpError* err, int family = AF_UNSPEC) {
-    for (int attempt = 0;; attempt++) {
-      out->clear();
+    return DumpWithRetry("watch", err, [out] { out->clear(); }, [&] {
       // The FDB dump wants a whole ndmsg as its header (a bare rtgenmsg is refused with EINVAL,
       // reported only inside NLMSG_DONE, which libnl ignores).
       int rc = family == AF_BRIDGE ? DumpFdb(s, out) : DumpObjects(s.dumps.get(), type, family, [&](nl_object* o, const nlmsghdr* h) {
-        if (!Wanted(s, h)) return;
-        ParseArg arg{out, h->nlmsg_type, h};
-        OnObject(o, &arg);
+        if (Wanted(s, h)) out->push_back(ToEvent(o, h));
       });
-      if (rc == -NLE_DUMP_INTR && attempt < kDumpAttempts) continue;  // the table changed during the dump
+      if (rc == -NLE_DUMP_INTR) return DumpResult::kInterrupted;  // the table changed during the dump
       if (rc < 0) {
         err->Set(rc == -NLE_AGAIN ? ETIMEDOUT : EIO, "watch", std::string(what) + ": " + nl_geterror(rc));
-        return false;
+        return DumpResult::kFailed;
       }
-      return true;
-    }
+      return DumpResult::kDone;
+    });
   }
 
   static int DumpFdb(Subscription& s, std::vector<Event>* out) {

@@ -2,7 +2,8 @@
  * The tutorial's last two rules, in the namespace playing the host: masquerade (the internet sees
  * the host's address, not 192.168.15.1) and the port forward host:8080 -> 192.168.15.1:80.
  */
-import { PLAN, type Demo, type DemoStep } from './demo';
+import type { Demo } from './demo';
+import { PLAN, type DemoStep } from './demo-plan';
 import { ping, tcpAsk } from './traffic';
 
 export function demoNatSteps(demo: Demo): DemoStep[] {

@@ -11,10 +11,9 @@
  *   ip addr add 10.88.0.1/16 dev cni0; sysctl -w net.ipv4.ip_forward=1
  */
 import { createHash } from 'node:crypto';
-import { call, NetnsError } from '../errors';
+import { NetnsError } from '../errors';
 import { networkOf, parseCidr, offset } from '../ip';
-import { native, type NativeLink } from '../native';
-import { randomLocalMac } from '../links';
+import { randomLocalMac, type Link } from '../links';
 import { current, open, type Netns } from '../netns';
 import { ipam, ipamPreflight } from './ipam';
 import * as cniNat from './nat';
@@ -51,13 +50,12 @@ async function openContainer(path: string): Promise<Netns> {
 }
 
 /**
- * One link by name, as the kernel reports it (no peer-namespace naming: Links.get resolves the
- * veth peer's namespace with RTM_GETNSID, which this plugin does not need). ENOENT when missing.
+ * One link by name (no peer-namespace naming: the plugin does not need it, and naming it would ask
+ * the kernel about every entry of /run/netns). ENOENT when missing.
  * Equivalent to: `ip -d link show dev NAME`
  */
-async function getLink(ns: Netns, name: string): Promise<NativeLink & { up: boolean }> {
-  const [l] = await call({ netns: ns.label, ifname: name, syscall: 'get link' }, () => native.linkList(ns.ref, name));
-  return { ...l, up: (l.flags & 1) !== 0 };
+function getLink(ns: Netns, name: string): Promise<Link> {
+  return ns.links.get(name, { peerCandidates: [] });
 }
 
 async function linkExists(ns: Netns, name: string): Promise<boolean> {
@@ -96,7 +94,7 @@ async function ensureBridge(host: Netns, conf: BridgeConf): Promise<void> {
     if (!l.up) await host.links.set(conf.bridge, { up: true });
   }
   // Equivalent to: `ip link set NAME promisc on`
-  if (conf.promiscMode) await call({ netns: host.label, ifname: conf.bridge, syscall: 'set link promisc' }, () => native.bridgePortSet(host.ref, conf.bridge, { promisc: true }));
+  if (conf.promiscMode) await host.links.set(conf.bridge, { promisc: true });
 }
 
 /** The gateway of an IP config: IPAM's, or (as the reference, when isGateway) the subnet's first address. */
@@ -171,7 +169,7 @@ export async function add(conf: BridgeConf, env: CniEnv): Promise<CniResult> {
     });
     // Equivalent to: `ip link set VETH type bridge_slave [hairpin on] [isolated on]` (one message)
     if (conf.hairpinMode || conf.portIsolation) {
-      await call({ netns: host.label, ifname: hostVeth, syscall: 'set bridge port' }, () => native.bridgePortSet(host.ref, hostVeth, { ...(conf.hairpinMode ? { hairpin: true } : {}), ...(conf.portIsolation ? { isolated: true } : {}) }));
+      await host.links.set(hostVeth, { ...(conf.hairpinMode ? { hairpin: true } : {}), ...(conf.portIsolation ? { isolated: true } : {}) });
     }
 
     const ips: CniIpConfig[] = (ipamResult.ips ?? []).map((ip) => ({ ...ip, interface: 2 }));
@@ -306,7 +304,7 @@ export async function check(conf: BridgeConf, env: CniEnv): Promise<void> {
   const hostVeth = ifaces.find((i, n) => n !== cIndex && !i.sandbox && i.name !== conf.bridge)?.name ?? hostVethName(conf, env);
   try {
     const [hv, br] = await Promise.all([getLink(host, hostVeth), getLink(host, conf.bridge).catch(() => undefined)]);
-    if (!br || hv.master !== br.index) drift.push(`host veth ${hostVeth} is not attached to ${conf.bridge}`);
+    if (!br || hv.masterIndex !== br.index) drift.push(`host veth ${hostVeth} is not attached to ${conf.bridge}`);
     if (!hv.up) drift.push(`host veth ${hostVeth} is down`);
   } catch (e) {
     if (!notFound(e)) throw internal(e, 'CHECK failed');

@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { native } from '../native';
+import { acquireFileLock } from '../file-lock';
 import { CODES, CniError } from './spec';
 
 export interface Lease {
@@ -25,9 +25,6 @@ export interface LeaseState {
 /** How long a plugin waits for the lock before answering "try again later" (code 11). */
 const LOCK_TIMEOUT_MS = 30_000;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /**
  * Runs `fn` holding an exclusive flock on `lockPath` (created if needed), waiting at most
@@ -37,10 +34,8 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): P
   await fs.mkdir(path.dirname(lockPath), { recursive: true, mode: 0o755 });
   const lock = await fs.open(lockPath, 'a', 0o600);
   try {
-    const deadline = Date.now() + LOCK_TIMEOUT_MS;
-    while (!native.flockTry(lock.fd)) {
-      if (Date.now() > deadline) throw new CniError(CODES.TRY_AGAIN_LATER, `${lockPath} is locked by another plugin`, 'try again later');
-      await sleep(2 + Math.random() * 8);
+    if (!(await acquireFileLock(lock.fd, LOCK_TIMEOUT_MS))) {
+      throw new CniError(CODES.TRY_AGAIN_LATER, `${lockPath} is locked by another plugin`, 'try again later');
     }
     return await fn();
   } finally {

@@ -8,7 +8,6 @@ import { list as listNamespaces, type Netns } from '../netns';
 import { createManyOwned, deleteMany, watchCleanup, type BulkNamespace } from '../bulk';
 import * as validate from '../validate';
 import * as registry from '../registry';
-import { natSupported, natTable } from './nat';
 import { nsObject, plan, pool, Phase, type MemberWork, type Step } from './plan';
 import type { Topology } from './schema';
 import { resolve, type ResolvedTopology } from './validate';
@@ -233,10 +232,6 @@ export async function up(t: Topology, options: UpOptions = {}): Promise<Topology
   const { onProgress, signal } = options;
   if (signal?.aborted) throw new NetnsError('ERR_NETNS_ABORTED', `up "${r.name}" aborted before it started`, { syscall: 'topology up' });
   requireNetworkPrivileges('topology up');
-  const withNat = r.namespaces.find((n) => n.nat.length > 0);
-  if (withNat && !natSupported()) {
-    throw invalid('ERR_NETNS_INVALID_TOPOLOGY', `${withNat.path}.nat: NAT rules need netns-kit's NAT support (lib/nat.ts), which this build lacks`, { detail: `${withNat.path}.nat` });
-  }
   const p = await plan(r);
   if (p.conflicts.length) {
     throw invalid('ERR_NETNS_CONFLICT', `topology "${r.name}" cannot be brought up: ${p.conflicts.join('; ')}`, { detail: p.conflicts[0] });
@@ -386,7 +381,7 @@ export async function down(t: Topology, options: DownOptions = {}): Promise<Down
     });
     await pool(natMarkers, r.concurrency, async (m) => {
       checkAbort();
-      const api = present.has(m.netns) ? natTable(nsObject(m.netns), m.table) : undefined;
+      const api = present.has(m.netns) ? nsObject(m.netns).natTable(m.table) : undefined;
       if (api) {
         await api.flush();
         result.natTables.push({ netns: m.netns, table: m.table });

@@ -1,35 +1,12 @@
 /**
  * The topology's view of netns-kit's NAT API (lib/nat.ts, CONTRACTS.md "NAT"): rules go into the
- * table `inet nk_TOPOLOGY` of each namespace through `ns.natTable(name)`. Each rule carries a tag
+ * table `inet nk_TOPOLOGY` of each namespace through `ns.natTable(name)` (lib/nat.ts). Each rule carries a tag
  * derived from its content, so `up` can tell which declared rules are already there without
  * comparing rule objects field by field, and leaves them alone.
  */
 import { createHash } from 'node:crypto';
-import { Netns } from '../netns';
+import type { Nat, NatRule, NatRuleSpec as CoreNatRuleSpec } from '../nat';
 import type { NatRuleSpec } from './schema';
-
-/** The part of the NAT API (CONTRACTS.md) the topology uses. */
-export interface NatTableApi {
-  masquerade(o: object): Promise<{ id: string; warnings: string[] }>;
-  snat(o: object): Promise<{ id: string; warnings: string[] }>;
-  portForward(o: object): Promise<{ id: string; warnings: string[] }>;
-  service(o: object): Promise<{ id: string; warnings: string[] }>;
-  list(filter?: { tag?: string }): Promise<Array<{ id: string; kind: string; tag?: string }>>;
-  apply(specs: object[]): Promise<{ ids: string[]; warnings: string[] }>;
-  remove(id: string, options?: { missingOk?: boolean }): Promise<void>;
-  flush(): Promise<void>;
-}
-
-/** True when this build has netns-kit's NAT API (`Netns.prototype.natTable`). */
-export function natSupported(): boolean {
-  return typeof (Netns.prototype as unknown as { natTable?: unknown }).natTable === 'function';
-}
-
-/** The NAT API of `ns` for `table`, or undefined when this build has no NAT support. */
-export function natTable(ns: Netns, table: string): NatTableApi | undefined {
-  const f = (ns as unknown as { natTable?: (t: string) => NatTableApi }).natTable;
-  return typeof f === 'function' ? f.call(ns, table) : undefined;
-}
 
 function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
@@ -52,11 +29,11 @@ export function ruleTag(spec: NatRuleSpec): string {
  * Makes the table hold exactly the declared rules, each tagged, in one nftables transaction.
  * Equivalent to one `nft -f` batch: delete the table, add it back with these rules.
  */
-export async function applyRules(api: NatTableApi, specs: NatRuleSpec[]): Promise<string[]> {
+export async function applyRules(api: Nat, specs: NatRuleSpec[]): Promise<string[]> {
   return (await api.apply(specs.map((spec) => ({ ...spec, tag: ruleTag(spec) })))).ids;
 }
 
 /** Puts back rules read with `list()` (rollback of a changed table), in one transaction. */
-export async function restoreRules(api: NatTableApi, rules: Array<{ id: string }>): Promise<void> {
-  await api.apply(rules.map(({ id: _id, ...spec }) => spec));
+export async function restoreRules(api: Nat, rules: readonly NatRule[]): Promise<void> {
+  await api.apply(rules.map(({ id: _id, ...spec }): CoreNatRuleSpec => spec));
 }

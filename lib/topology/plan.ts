@@ -9,12 +9,12 @@
  * (lib/bulk.ts).
  */
 import { AF, networkOf, parseCidr } from '../ip';
-import { native, type NativeLink, type NativeRoute } from '../native';
-import { call } from '../errors';
-import { randomLocalMac } from '../links';
+import { randomLocalMac, type Link } from '../links';
+import type { Route } from '../routes';
 import { RUN_DIR, Netns, createOwned, isNamespaceFile, list as listNamespaces } from '../netns';
 import * as registry from '../registry';
-import { applyRules, natSupported, natTable, restoreRules, ruleTag, type NatTableApi } from './nat';
+import type { Nat } from '../nat';
+import { applyRules, restoreRules, ruleTag } from './nat';
 import type { NatRuleSpec } from './schema';
 import * as fw from '../firewall-rules';
 import { ruleId as fwRuleId } from '../firewall-rules';
@@ -79,18 +79,16 @@ export interface Plan {
   present: Set<string>;
 }
 
-const IFF_UP = 0x1;
-
-/** What exists in one namespace, read raw from the addon. */
+/** What exists in one namespace, as the list calls report it. */
 interface Seen {
-  links: Map<string, NativeLink>;
-  byIndex: Map<number, NativeLink>;
+  links: Map<string, Link>;
   /** "index address/prefix" */
   addresses: Set<string>;
-  routes: Array<Pick<NativeRoute, 'family' | 'dst' | 'dstLen' | 'gateway' | 'index' | 'table' | 'metric' | 'nhid' | 'nexthops'>>;
+  /** every table */
+  routes: Route[];
   sysctls: Map<string, string>;
   natTags: Map<string, string>;
-  nat?: NatTableApi;
+  nat?: Nat;
   /** the topology's firewall table here, when the namespace declares one */
   firewall?: FirewallState;
 }
@@ -118,40 +116,39 @@ export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) 
 }
 
 async function observe(ns: ResolvedNamespace, t: ResolvedTopology): Promise<Seen> {
-  const path = `${RUN_DIR}/${ns.name}`;
-  const [links, addrs, routes] = await call({ netns: ns.name, syscall: 'observe namespace' }, () =>
-    Promise.all([native.linkList(path), native.addrList(path, 0), native.routeList(path, 0)]),
-  );
+  const handle = nsObject(ns.name);
+  // Peers' namespaces are not needed here: no look-ups among the whole of /run/netns.
+  const [links, addrs, routes] = await Promise.all([handle.links.list({ peerCandidates: [] }), handle.addresses.list(), handle.routes.list({ table: 'all' })]);
   const seen: Seen = {
     links: new Map(links.map((l) => [l.name, l])),
-    byIndex: new Map(links.map((l) => [l.index, l])),
-    addresses: new Set(addrs.map((a) => `${a.index} ${a.address}/${a.prefixlen}`)),
+    addresses: new Set(addrs.map((a) => `${a.index} ${a.cidr}`)),
     routes,
     sysctls: new Map(),
     natTags: new Map(),
   };
   for (const [key] of ns.sysctls) {
-    seen.sysctls.set(key, (await native.sysctlGet(path, key).catch(() => '')).trim());
+    seen.sysctls.set(key, (await handle.sysctl.get(key).catch(() => '')).trim());
   }
   if (ns.firewall) seen.firewall = await nsObject(ns.name).firewallTable(t.firewallTable).state();
   if (ns.nat.length) {
-    seen.nat = natTable(nsObject(ns.name), t.natTable);
-    if (seen.nat) {
-      for (const r of await seen.nat.list().catch(() => [])) if (r.tag) seen.natTags.set(r.tag, r.id);
-    }
+    seen.nat = nsObject(ns.name).natTable(t.natTable);
+    for (const r of await seen.nat.list().catch(() => [])) if (r.tag) seen.natTags.set(r.tag, r.id);
   }
   return seen;
 }
 
+const TABLE_NUMBER: Record<string, number> = { default: 253, main: 254, local: 255 };
+
 function routeMatches(r: ResolvedRoute, seen: Seen): boolean {
   const c = r.change;
-  const dst = c.dstLen === 0 ? c.dst : networkOf({ address: c.dst, prefix: c.dstLen, family: c.family === AF[6] ? 6 : 4 });
+  const family = c.family === AF[6] ? 6 : 4;
+  const to = c.dstLen === 0 ? 'default' : `${networkOf({ address: c.dst, prefix: c.dstLen, family })}/${c.dstLen}`;
+  const table = c.table ?? 254;
   return seen.routes.some(
     (o) =>
-      o.family === c.family &&
-      o.dstLen === c.dstLen &&
-      (c.dstLen === 0 || o.dst === dst) &&
-      o.table === (c.table ?? 254) &&
+      o.family === family &&
+      o.to === to &&
+      (typeof o.table === 'number' ? o.table : TABLE_NUMBER[o.table]) === table &&
       (c.metric === undefined || o.metric === c.metric) &&
       (c.nhid !== undefined
         ? o.nhid === c.nhid
@@ -159,14 +156,9 @@ function routeMatches(r: ResolvedRoute, seen: Seen): boolean {
           ? // multipath: the same hops with the same weights, in order
             o.nexthops?.length === c.nexthops.length &&
             c.nexthops.every(
-              (h, i) =>
-                (h.gateway === undefined || o.nexthops![i].gateway === h.gateway) &&
-                (h.dev === undefined || seen.byIndex.get(o.nexthops![i].index)?.name === h.dev) &&
-                o.nexthops![i].weight === h.weight,
+              (h, i) => (h.gateway === undefined || o.nexthops![i].via === h.gateway) && (h.dev === undefined || o.nexthops![i].dev === h.dev) && o.nexthops![i].weight === h.weight,
             )
-          : !o.nexthops &&
-            (c.gateway === undefined ? !o.gateway : o.gateway === c.gateway) &&
-            (c.dev === undefined || seen.byIndex.get(o.index)?.name === c.dev)),
+          : !o.nexthops && (c.gateway === undefined ? !o.via : o.via === c.gateway) && (c.dev === undefined || o.dev === c.dev)),
   );
 }
 
@@ -254,7 +246,7 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
       });
     }
     const lo = s.links.get('lo');
-    if (n.loopbackUp && lo && !(lo.flags & IFF_UP)) {
+    if (n.loopbackUp && lo && !lo.up) {
       steps.push({
         phase: Phase.Settings,
         what: `set lo up in ${n.name}`,
@@ -267,10 +259,9 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
   }
 
   // Fixes to an existing link: up, mtu, master.
-  const fixLink = (e: ResolvedEnd, l: NativeLink) => {
-    const s = seen.get(e.netns)!;
-    const isUp = (l.flags & IFF_UP) !== 0;
-    const master = l.master ? s.byIndex.get(l.master)?.name : undefined;
+  const fixLink = (e: ResolvedEnd, l: Link) => {
+    const isUp = l.up;
+    const master = l.master;
     const changes: { up?: boolean; mtu?: number; master?: string } = {};
     if (e.up && !isUp) changes.up = true;
     if (e.mtu !== undefined && l.mtu !== e.mtu) changes.mtu = e.mtu;
@@ -335,7 +326,7 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
     if (la) await checkOwnedLink(v.a.netns, v.a.name, endPath(v.a));
     if (lb) await checkOwnedLink(v.b.netns, v.b.name, endPath(v.b));
     if (la && lb) {
-      if (la.kind !== 'veth' || lb.kind !== 'veth' || la.peerIndex !== lb.index || lb.peerIndex !== la.index) {
+      if (la.kind !== 'veth' || lb.kind !== 'veth' || la.peer?.index !== lb.index || lb.peer?.index !== la.index) {
         conflicts.push(`${v.path}: "${v.a.name}" (${v.a.netns}) and "${v.b.name}" (${v.b.netns}) exist but are not the two ends of one veth pair`);
         continue;
       }
@@ -494,7 +485,7 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
       phase: Phase.Nat,
       what: `apply ${wanted.size} NAT rule(s) to ${n.name} (table inet ${t.natTable}${dropped ? `, ${dropped} no longer declared` : ''}), one transaction`,
       run: async (created) => {
-        const api = natTable(nsObject(n.name), t.natTable)!;
+        const api = nsObject(n.name).natTable(t.natTable);
         if (n.existing && !(await registry.readNatMarker(n.name, t.natTable))) {
           await registry.markNat(n.name, t.natTable, owner);
           created(() => registry.unmarkNat(n.name, t.natTable));
@@ -537,9 +528,6 @@ export async function plan(t: ResolvedTopology): Promise<Plan> {
         }
       },
     });
-  }
-  if (t.namespaces.some((n) => n.nat.length > 0) && !natSupported()) {
-    conflicts.push(`${t.namespaces.find((n) => n.nat.length > 0)!.path}.nat: NAT rules need netns-kit's NAT support (lib/nat.ts), which this build lacks`);
   }
   return { topology: t, steps, conflicts, present };
 }

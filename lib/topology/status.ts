@@ -1,16 +1,14 @@
 /** What is live, and whether it matches a topology. */
 import type { Address } from '../addresses';
-import { peerNamespaceNames, toLink, type Link } from '../links';
-import { call, isNotFound } from '../errors';
-import { native } from '../native';
-import { RUN_DIR, list as listNamespaces, type Netns } from '../netns';
+import type { Link } from '../links';
+import { isNotFound } from '../errors';
+import { list as listNamespaces, type Netns } from '../netns';
 import { Nat } from '../nat';
 import type { NatRule } from '../nat-rules';
 import * as registry from '../registry';
 import type { Route } from '../routes';
 import type { LinkShape } from '../shape';
 import { linkShapes } from '../tc';
-import { natTable } from './nat';
 import { Firewall } from '../firewall';
 import type { FirewallPolicy, FirewallRule } from '../firewall-rules';
 import { nsObject, plan, pool } from './plan';
@@ -58,20 +56,6 @@ function ownerText(o: registry.Owner | undefined): string | undefined {
 
 
 /**
- * The links of one namespace as `links.list()` gives them, except that the peer namespaces of
- * veths are looked up only among `candidates` (the namespaces the topology connects this one
- * to): `links.list()` asks the kernel about every namespace in /run/netns, which for the status
- * of a 1000-namespace topology would be a million look-ups.
- */
-async function linksOf(name: string, candidates: string[]): Promise<Link[]> {
-  const path = `${RUN_DIR}/${name}`;
-  const raw = await call({ netns: name, syscall: 'list links' }, () => native.linkList(path, undefined, true));
-  const byIndex = new Map(raw.map((l) => [l.index, l.name]));
-  const nsById = candidates.length ? await peerNamespaceNames(path, raw, candidates) : new Map<number, string>();
-  return raw.map((l) => toLink(l, byIndex, nsById));
-}
-
-/**
  * @param firewallTables the firewall tables to show: names, or 'owned' for every netns-kit
  *   firewall table in the namespace (one more libnftables call per namespace)
  */
@@ -83,7 +67,7 @@ async function live(name: string, present: Set<string>, table: string | undefine
   if (!st.exists) return st;
   const ns = nsObject(name);
   try {
-    [st.links, st.addresses, st.routes] = await Promise.all([peers ? linksOf(name, peers) : ns.links.list({ stats: true }), ns.addresses.list(), ns.routes.list()]);
+    [st.links, st.addresses, st.routes] = await Promise.all([ns.links.list(peers ? { stats: true, peerCandidates: peers } : { stats: true }), ns.addresses.list(), ns.routes.list()]);
     const shapes = await linkShapes(ns, st.links);
     if (Object.keys(shapes).length) st.shapes = shapes;
   } catch (e) {
@@ -92,7 +76,7 @@ async function live(name: string, present: Set<string>, table: string | undefine
     st.exists = false;
     return st;
   }
-  if (table) st.nat = (await natTable(ns, table)?.list().catch(() => [])) ?? [];
+  if (table) st.nat = await ns.natTable(table).list().catch(() => []);
   const fwTables = firewallTables === 'owned' ? await Firewall.ownedTables(ns).catch(() => []) : firewallTables;
   const firewall: NonNullable<NamespaceStatus['firewall']> = [];
   for (const t of fwTables) {
