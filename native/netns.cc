@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "addon.h"
-#include "nl_object.h"
+#include "rtnl/holders.h"
 #include "nl_socket.h"
 #include "netns.h"
 #include "ns_enter.h"

@@ -182,7 +182,7 @@ class ListJob : public Job {
     SocketLease lease(ns_, &error);
     if (!lease.ok()) return;
     // Not a libnl route cache: it keeps one route per (table, prefix, metric) and would drop
-    // IPv6's per-link twins (fe80::/64 on every link). See nl_dump.h.
+    // IPv6's per-link twins (fe80::/64 on every link). See rtnl/dump.h.
     DumpEach(
         lease, RTM_GETROUTE, family_, "list routes", &error, [&] { routes_.clear(); },
         [&](nl_object* o, const nlmsghdr* h) {

@@ -10,8 +10,8 @@
 
 #include "addon.h"
 #include "js_value.h"
-#include "nl_dump.h"
-#include "nl_object.h"
+#include "rtnl/dump.h"
+#include "rtnl/holders.h"
 #include "nl_socket.h"
 
 namespace nk {

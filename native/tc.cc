@@ -34,7 +34,7 @@
 #include "addon.h"
 #include "js_value.h"
 #include "link.h"
-#include "nl_object.h"
+#include "rtnl/holders.h"
 #include "nl_socket.h"
 
 namespace nk {

@@ -79,7 +79,7 @@ describe('npm pack', () => {
     const allowed = [
       /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|binding\.gyp|scripts\/check-build-deps\.js)$/,
       /^dist\/(lib|bin)\/.+\.(js|mjs|d\.ts|d\.mts)$/,
-      /^native\/[\w-]+\.(cc|h)$/,
+      /^native\/([\w-]+\/)?[\w-]+\.(cc|h)$/, // the sources a compile from source needs (native/rtnl/, native/bulk/)
       /^docs\/[\w-]+\.(md|svg|png)$/,
       /^examples\/[\w.-]+\.(ya?ml|json|mts|mjs|ts)$/,
       /^prebuilds\/linux-x64\/[\w.-]+\.node$/,
