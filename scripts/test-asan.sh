@@ -21,9 +21,10 @@ mkdir -p "$work/logs"
 cd "$root"
 npm run build --silent
 status=0
-# Default: the suites that drive the native code (core, NAT, events); arguments choose others.
+# Default: the suites that drive the native code (core, NAT, events, bulk, embedding, sockets, tc,
+# routing, undecodable listings); arguments choose others.
 suites=("$@")
-((${#suites[@]})) || suites=(dist/test/0 dist/test/09-nat dist/test/watch dist/test/bulk)
+((${#suites[@]})) || suites=(dist/test/0 dist/test/09-nat dist/test/watch dist/test/bulk dist/test/11-embed dist/test/sockets dist/test/tc.test dist/test/routing.test dist/test/listings)
 NETNS_KIT_ADDON="$work/build/Release/netns_kit.node" \
 NK_SOAK_CYCLES=1000 \
 LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
