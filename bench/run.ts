@@ -506,7 +506,8 @@ async function main(): Promise<void> {
   const connectLine = CONNECT ? await connectBench() : '';
   if (connectLine) console.log(connectLine);
   if (!NS_LIST.length) {
-    writeFileSync(`${OUT}.md`, `${connectLine}\n`);
+    // BENCH_N=0 (or empty): the connection line and the CNI figures only.
+    await writeReport([], connectLine);
     return;
   }
   buildPeerC();
@@ -527,6 +528,11 @@ async function main(): Promise<void> {
       writeFileSync(`${OUT}.md`, `${table}\n${connectLine}\n`);
     }
   }
+  await writeReport(samples, connectLine);
+}
+
+/** The namespace table, the connection line and (unless BENCH_CNI_RUNS=0) the CNI figures, printed and written. */
+async function writeReport(samples: Sample[], connectLine: string): Promise<void> {
   let table = `${report(samples)}\n${connectLine}\n`;
   if (CNI_RUNS > 0 && !stopping) {
     const cni = await cniBench(CNI_RUNS);
