@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symli
 import os from 'node:os';
 import path from 'node:path';
 import { addonFailureMessage } from '../lib/native';
+import { nsName } from './support/sandbox';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 // Without the npm_* variables of the `npm test` that runs us (npm_config_local_prefix would point
@@ -179,7 +180,16 @@ describe('ERR_NETNS_ADDON', () => {
     // The CLI: help still works; a command fails with one line and the fix, not a stack.
     const bin = path.join(copy, 'node_modules', '.bin', 'netns-kit');
     expect(spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' }).status).toBe(0);
-    const list = spawnSync(process.execPath, [bin, 'status', '--json'], { encoding: 'utf8', env: { ...process.env, NETNS_KIT_ADDON: '' } });
+    // `status` needs the addon only once there is a namespace to look into: make sure there is one
+    // (on a clean machine /run/netns may be empty, and other test files' namespaces come and go).
+    const present = nsName('pkgaddon');
+    execFileSync('ip', ['netns', 'add', present]);
+    let list;
+    try {
+      list = spawnSync(process.execPath, [bin, 'status', '--json'], { encoding: 'utf8', env: { ...process.env, NETNS_KIT_ADDON: '' } });
+    } finally {
+      execFileSync('ip', ['netns', 'del', present]);
+    }
     expect(list.status).toBe(1);
     expect(list.stderr.trim().split('\n')).toHaveLength(1);
     expect(list.stderr).toContain('ERR_NETNS_ADDON');
