@@ -22,10 +22,10 @@
 import { createHash } from 'node:crypto';
 import { invalid, NetnsError } from './errors';
 import { describe, familyOf, fromBytes, networkOf, parseCidr, toBytes, type Family } from './ip';
-import { natIfname, tag as natTag, tableName as natTableName, type KernelTable, type NftCommand, type NftExpr } from './nat-rules';
+import { cidrValue, deleteTable, ipProto, match, meta, natIfname, payload, tag as natTag, tableName as natTableName, type KernelTable, type NftCommand, type NftExpr } from './nat-rules';
 import * as validate from './validate';
 
-export { parseListing, document } from './nat-rules';
+export { parseListing, document, listTable, deleteTable } from './nat-rules';
 
 /** The owned table's name (what `nft` accepts for an identifier, at most 64 bytes); refused as ERR_NETNS_INVALID_ARG. */
 export function tableName(v: unknown): string {
@@ -367,17 +367,6 @@ export function parseComment(c: unknown): { id: string; family: PartFamily; role
   return { id: m[1], family: m[2] as PartFamily, role: m[3] as Role, tag: m[4] === '' ? undefined : m[4] };
 }
 
-const ipProto = (f: Family) => (f === 4 ? 'ip' : 'ip6');
-const payload = (protocol: string, field: string): NftExpr => ({ payload: { protocol, field } });
-const meta = (key: string): NftExpr => ({ meta: { key } });
-const match = (left: NftExpr, right: unknown, op = '=='): NftExpr => ({ match: { op, left, right } });
-
-function cidrValue(text: string): unknown {
-  const [addr, len] = text.split('/');
-  const full = addr.includes(':') ? 128 : 32;
-  return Number(len) === full ? addr : { prefix: { addr, len: Number(len) } };
-}
-
 function addrMatch(f: Family, field: 'saddr' | 'daddr', list: string[]): NftExpr {
   const mine = list.filter((p) => familyOfPrefix(p) === f).map(cidrValue);
   return match(payload(ipProto(f), field), mine.length === 1 ? mine[0] : { set: mine });
@@ -444,8 +433,6 @@ export function addChain(table: string, c: FirewallChain, p: ChainPolicy): NftCo
 
 export const addRule = (r: FwNftRule): NftCommand => ({ add: { rule: r } });
 export const deleteRule = (table: string, c: string, handle: number): NftCommand => ({ delete: { rule: { family: 'inet', table, chain: c, handle } } });
-export const listTable = (table: string): NftCommand => ({ list: { table: { family: 'inet', name: table } } });
-export const deleteTable = (table: string): NftCommand => ({ delete: { table: { family: 'inet', name: table } } });
 
 /**
  * The whole owned table with exactly these policies and rules, replacing whatever it held, as

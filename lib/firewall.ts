@@ -21,6 +21,7 @@ import * as rules from './firewall-rules';
 import type { FirewallAction, FirewallMatch, FirewallPolicy, FirewallRule, FirewallRuleSpec, FirewallChain } from './firewall-rules';
 import type { KernelTable, NftCommand } from './nat-rules';
 import type { Netns } from './netns';
+import { ownedInetTables, serialize } from './nft-run';
 import * as validate from './validate';
 
 export type { FirewallAction, FirewallMatch, FirewallPolicy, FirewallRule, FirewallRuleSpec, ChainPolicy, FirewallChain, FirewallProtocol } from './firewall-rules';
@@ -62,20 +63,6 @@ export interface FirewallState {
 }
 
 const BRIDGE_NF_KEYS = ['net/bridge/bridge-nf-call-iptables', 'net/bridge/bridge-nf-call-ip6tables'];
-
-// One queue per namespace (keyed by its path): changes and the reads they depend on never interleave.
-const queues = new Map<string, Promise<unknown>>();
-
-function serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const prev = queues.get(key) ?? Promise.resolve();
-  const next = prev.then(fn, fn);
-  const tail = next.catch(() => undefined);
-  queues.set(key, tail);
-  void tail.then(() => {
-    if (queues.get(key) === tail) queues.delete(key);
-  });
-  return next;
-}
 
 /** Filtering in one namespace, in one table the library owns. Get it as `ns.firewall` or `ns.firewallTable(name)`. */
 export class Firewall {
@@ -256,19 +243,8 @@ export class Firewall {
    * Names of the netns-kit firewall tables in a namespace (inet tables holding our static rules).
    * Equivalent to: `nft list tables inet` and a look into each.
    */
-  static async ownedTables(ns: Netns): Promise<string[]> {
-    const run = (cmds: NftCommand[]) => call({ netns: ns.label, syscall: 'list firewall tables' }, () => native.nftRun(ns.ref, rules.document(cmds)));
-    const doc = JSON.parse((await run([{ list: { tables: { family: 'inet' } } }])) || '{"nftables":[]}') as { nftables: { table?: { family: string; name: string } }[] };
-    const names = doc.nftables.flatMap((x) => (x.table && x.table.family === 'inet' ? [x.table.name] : []));
-    const owned: string[] = [];
-    for (const name of names) {
-      try {
-        if (rules.ownedFirewall(rules.parseListing(await run([rules.listTable(name)]))).statics.length > 0) owned.push(name);
-      } catch (e) {
-        if (!(e instanceof NetnsError && e.code === 'ENOENT')) throw e; // deleted meanwhile
-      }
-    }
-    return owned;
+  static ownedTables(ns: Netns): Promise<string[]> {
+    return ownedInetTables(ns, 'list firewall tables', (t) => rules.ownedFirewall(t).statics.length > 0);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -377,12 +377,13 @@ export function parseComment(c: unknown): { id: string; kind: NatKind; role: Rol
   return { id: m[1], kind: m[2] as NatKind, role: m[3] as Role, tag: m[4] === '' ? undefined : m[4] };
 }
 
-const ipProto = (f: Family) => (f === 4 ? 'ip' : 'ip6');
-const payload = (protocol: string, field: string): NftExpr => ({ payload: { protocol, field } });
-const meta = (key: string): NftExpr => ({ meta: { key } });
-const match = (left: NftExpr, right: unknown, op = '=='): NftExpr => ({ match: { op, left, right } });
+export const ipProto = (f: Family) => (f === 4 ? 'ip' : 'ip6');
+export const payload = (protocol: string, field: string): NftExpr => ({ payload: { protocol, field } });
+export const meta = (key: string): NftExpr => ({ meta: { key } });
+export const match = (left: NftExpr, right: unknown, op = '=='): NftExpr => ({ match: { op, left, right } });
 
-function cidrValue(text: string): unknown {
+/** A prefix as nftables JSON takes it: the bare address for a host, `{ prefix }` otherwise. */
+export function cidrValue(text: string): unknown {
   const [addr, len] = text.split('/');
   const full = addr.includes(':') ? 128 : 32;
   return len === undefined || Number(len) === full ? addr : { prefix: { addr, len: Number(len) } };

@@ -13,6 +13,7 @@ import { native, type NativeCtEntry } from './native';
 import * as rules from './nat-rules';
 import type { NatRule, NatRuleSpec, MasqueradeSpec, SnatSpec, PortForwardSpec, ServiceSpec, KernelTable, OwnedRule } from './nat-rules';
 import type { Netns } from './netns';
+import { ownedInetTables, serialize } from './nft-run';
 import * as validate from './validate';
 
 export type { NatRule, NatRuleSpec, MasqueradeSpec, SnatSpec, PortForwardSpec, ServiceSpec, NatProtocol, PortSpec, ServiceBackend, NatKind } from './nat-rules';
@@ -30,21 +31,6 @@ export interface ApplyResult {
   /** ids of the given specs, in the given order */
   ids: string[];
   warnings: string[];
-}
-
-// One queue per namespace (keyed by its path): changes and the reads they depend on never
-// interleave, whichever Nat object (table) they come through.
-const queues = new Map<string, Promise<unknown>>();
-
-function serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const prev = queues.get(key) ?? Promise.resolve();
-  const next = prev.then(fn, fn);
-  const tail = next.catch(() => undefined);
-  queues.set(key, tail);
-  void tail.then(() => {
-    if (queues.get(key) === tail) queues.delete(key);
-  });
-  return next;
 }
 
 /** NAT in one namespace, in one table the library owns. Get it as `ns.nat` or `ns.natTable(name)`. */
@@ -224,19 +210,8 @@ export class Nat {
    * Names of the netns-kit NAT tables in a namespace (inet tables holding our hairpin rules), for
    * garbage collection. Equivalent to: `nft list tables inet` and a look into each.
    */
-  static async ownedTables(ns: Netns): Promise<string[]> {
-    const run = (cmds: rules.NftCommand[]) => call({ netns: ns.label, syscall: 'list nat tables' }, () => native.nftRun(ns.ref, rules.document(cmds)));
-    const doc = JSON.parse((await run([{ list: { tables: { family: 'inet' } } }])) || '{"nftables":[]}') as { nftables: { table?: { family: string; name: string } }[] };
-    const names = doc.nftables.flatMap((x) => (x.table && x.table.family === 'inet' ? [x.table.name] : []));
-    const owned: string[] = [];
-    for (const name of names) {
-      try {
-        if (rules.ownedRules(rules.parseListing(await run([rules.listTable(name)]))).statics.length > 0) owned.push(name);
-      } catch (e) {
-        if (!(e instanceof NetnsError && e.code === 'ENOENT')) throw e; // deleted meanwhile
-      }
-    }
-    return owned;
+  static ownedTables(ns: Netns): Promise<string[]> {
+    return ownedInetTables(ns, 'list nat tables', (t) => rules.ownedRules(t).statics.length > 0);
   }
 
   // -------------------------------------------------------------------------------------------
