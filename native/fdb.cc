@@ -18,6 +18,7 @@
 #include "link.h"
 #include "nl_raw.h"
 #include "nl_socket.h"
+#include "rtnl/holders.h"
 
 namespace nk {
 
@@ -56,11 +57,6 @@ Napi::Object FdbToJs(Napi::Env env, const FdbInfo& f) {
 }
 
 namespace {
-
-struct NlMsgFree {
-  void operator()(nl_msg* m) const { nlmsg_free(m); }
-};
-using NlMsg = std::unique_ptr<nl_msg, NlMsgFree>;
 
 class ChangeJob : public Job {
  public:

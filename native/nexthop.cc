@@ -16,6 +16,7 @@
 #include "link.h"
 #include "nl_raw.h"
 #include "nl_socket.h"
+#include "rtnl/holders.h"
 
 namespace nk {
 
@@ -33,11 +34,6 @@ struct NexthopInfo {
   bool blackhole = false, fdb = false;
   std::vector<GroupMember> group;
 };
-
-struct NlMsgFree {
-  void operator()(nl_msg* m) const { nlmsg_free(m); }
-};
-using NlMsg = std::unique_ptr<nl_msg, NlMsgFree>;
 
 class ChangeJob : public Job {
  public:

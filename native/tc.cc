@@ -496,10 +496,6 @@ class ClassJob : public Job {
   Opts opts_;
 };
 
-struct ActPut {
-  void operator()(rtnl_act* a) const { rtnl_act_put(a); }
-};
-
 class FilterJob : public Job {
  public:
   FilterJob(std::string ns, Op op, const Napi::Object& o) : ns_(std::move(ns)), op_(op), c_(ReadCommon(o)) {
@@ -582,7 +578,7 @@ class FilterJob : public Job {
       return false;
     }
     for (const auto& a : actions_) {
-      std::unique_ptr<rtnl_act, ActPut> act(rtnl_act_alloc());
+      std::unique_ptr<rtnl_act, NlRelease<rtnl_act_put>> act(rtnl_act_alloc());
       if (!act) {
         error.Set(ENOMEM, OpName(op_, "filter"), c_.dev);
         return false;
