@@ -53,6 +53,14 @@ bool CheckPinned(const NsRef& r, const NsId& now, OpError* err) {
 bool NsIdOfPath(const std::string& ref, NsId* out, OpError* err) {
   NsRef r = ParseNsRef(ref);
   const std::string& path = r.path;
+  // The identity first, then whether it is (still) a namespace: a delete that unmounts between the
+  // two calls then reads as "gone" (ENOENT), never as the empty file it leaves being "another
+  // namespace" (ESTALE).
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    err->Set(errno, "open netns", path);
+    return false;
+  }
   struct statfs sfs {};
   if (statfs(path.c_str(), &sfs) != 0) {
     err->Set(errno, "open netns", path);
@@ -61,11 +69,6 @@ bool NsIdOfPath(const std::string& ref, NsId* out, OpError* err) {
   if (sfs.f_type != NSFS_MAGIC) {
     // An entry in /run/netns whose bind mount is gone: the namespace does not exist any more.
     err->Set(ENOENT, "open netns", path + " is not a network namespace");
-    return false;
-  }
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) {
-    err->Set(errno, "open netns", path);
     return false;
   }
   *out = NsId{st.st_dev, st.st_ino};
