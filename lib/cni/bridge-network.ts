@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { NetnsError } from '../errors';
 import { networkOf, parseCidr, offset } from '../ip';
 import { randomLocalMac, type Link } from '../links';
-import { current, open, type Netns } from '../netns';
+import { open, type Netns } from '../netns';
 import { ipam, ipamPreflight } from './ipam';
 import * as cniNat from './nat';
 import * as cniFirewall from './firewall';
@@ -145,7 +145,7 @@ async function bridgeGateway(host: Netns, conf: BridgeConf, gw: string, ip: CniI
 
 /** ADD: connects the container and returns the Result (1.x layout). */
 export async function add(conf: BridgeConf, env: CniEnv): Promise<CniResult> {
-  const host = current();
+  const host = env.host;
   const container = await openContainer(env.netns);
   if (await linkExists(container, env.ifname)) {
     throw new CniError(CODES.INTERNAL, `container veth name provided (${env.ifname}) already exists`);
@@ -193,10 +193,10 @@ export async function add(conf: BridgeConf, env: CniEnv): Promise<CniResult> {
       if (ips.some((ip) => !isV6(ip.address))) await host.sysctl.set('net.ipv4.ip_forward', 1);
       if (ips.some((ip) => isV6(ip.address))) await host.sysctl.set('net.ipv6.conf.all.forwarding', 1);
     }
-    await cniNat.setup(host, conf, ips, tag).catch((e) => {
+    await cniNat.setup(env, conf, ips, tag).catch((e) => {
       throw cniNat.natError(e, 'failed to set up NAT');
     });
-    if (conf.ingressPolicy === 'same-bridge') await cniFirewall.isolate(host, conf.bridge);
+    if (conf.ingressPolicy === 'same-bridge') await cniFirewall.isolate(env, conf.bridge);
 
     const [br, hv, cv] = await Promise.all([getLink(host, conf.bridge), getLink(host, hostVeth), getLink(container, env.ifname)]);
     const interfaces: CniInterface[] = [
@@ -213,7 +213,7 @@ export async function add(conf: BridgeConf, env: CniEnv): Promise<CniResult> {
     return result;
   } catch (e) {
     // Undo in reverse: NAT, the veth (takes the container end with it), the address lease.
-    await cniNat.teardown(host, tag).catch(() => undefined);
+    await cniNat.teardown(env, tag).catch(() => undefined);
     await host.links.delete(hostVeth, { missingOk: true }).catch(() => undefined);
     await ipam('DEL', conf, env).catch(() => undefined);
     throw internal(e, 'ADD failed');
@@ -225,7 +225,7 @@ export async function add(conf: BridgeConf, env: CniEnv): Promise<CniResult> {
  * that fails does not stop the others: the first failure is reported after all were tried.
  */
 export async function del(conf: BridgeConf, env: CniEnv): Promise<void> {
-  const host = current();
+  const host = env.host;
   const errors: CniError[] = [];
   const attempt = async (what: string, fn: () => Promise<unknown>) => {
     try {
@@ -259,7 +259,7 @@ export async function del(conf: BridgeConf, env: CniEnv): Promise<void> {
   }
   // Equivalent to: `ip link del VETH` (gone already if the container end was deleted)
   await attempt('failed to delete host veth', () => host.links.delete(hostVethName(conf, env), { missingOk: true }));
-  await attempt('failed to remove NAT rules', () => cniNat.teardown(host, tagOf(conf, env)));
+  await attempt('failed to remove NAT rules', () => cniNat.teardown(env, tagOf(conf, env)));
   if (errors.length) throw errors[0];
 }
 
@@ -268,7 +268,7 @@ export async function check(conf: BridgeConf, env: CniEnv): Promise<void> {
   const prev = conf.prevResult;
   if (!prev) throw new CniError(CODES.INVALID_NETWORK_CONFIG, 'Required prevResult missing');
   await ipam('CHECK', conf, env);
-  const host = current();
+  const host = env.host;
   const container = await openContainer(env.netns);
   const drift: string[] = [];
   const ifaces = prev.interfaces ?? [];
@@ -325,7 +325,7 @@ export async function check(conf: BridgeConf, env: CniEnv): Promise<void> {
     if (!notFound(e)) throw internal(e, 'CHECK failed');
     drift.push(`bridge ${conf.bridge} is missing`);
   }
-  drift.push(...(await cniNat.verify(host, conf, ips, tagOf(conf, env)).catch((e) => [`cannot read NAT rules: ${(e as Error).message}`])));
+  drift.push(...(await cniNat.verify(env, conf, ips, tagOf(conf, env)).catch((e) => [`cannot read NAT rules: ${(e as Error).message}`])));
   if (conf.ingressPolicy === 'same-bridge') drift.push(...(await cniFirewall.verify(host, conf.bridge).catch((e) => [`cannot read firewall rules: ${(e as Error).message}`])));
   if (drift.length) throw new CniError(CODES.INTERNAL, `CHECK found drift: ${drift[0]}`, drift.join('; '));
 }
@@ -335,14 +335,14 @@ export async function gc(conf: BridgeConf, env: CniEnv): Promise<void> {
   const valid = conf.validAttachments ?? [];
   const errors: string[] = [];
   await ipam('GC', conf, env).catch((e) => errors.push((e as Error).message));
-  await cniNat.collect(current(), conf.name, valid).catch((e) => errors.push((e as Error).message));
+  await cniNat.collect(env, conf.name, valid).catch((e) => errors.push((e as Error).message));
   if (errors.length) throw new CniError(CODES.INTERNAL, `GC incomplete: ${errors[0]}`, errors.join('; '));
 }
 
 /** STATUS (1.1.0): ready when the runtime's namespace answers and IPAM is ready. */
 export async function status(conf: BridgeConf, env: CniEnv): Promise<void> {
   try {
-    await current().links.get('lo');
+    await env.host.links.get('lo');
   } catch (e) {
     throw new CniError(CODES.NOT_AVAILABLE, 'cannot talk to the kernel (rtnetlink)', (e as Error).message);
   }

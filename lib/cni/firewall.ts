@@ -18,10 +18,10 @@ import path from 'node:path';
 import type { Netns } from '../netns';
 import type { Firewall } from '../firewall';
 import { withFileLock } from './lease-store';
+import type { HostSide } from './nat';
 
 export const FIREWALL_TABLE = 'netns_kit_cni_fw';
 const TAG = 'cni-isolation';
-const RUN_DIR = '/run/netns-kit-cni';
 
 function firewallOf(host: Netns): Firewall {
   // The plugin never changes br_netfilter on the runtime's host: traffic between two bridges is
@@ -30,8 +30,8 @@ function firewallOf(host: Netns): Firewall {
 }
 
 /** Serialises changes across plugin processes (the firewall module orders calls within one process only). */
-function locked<T>(fn: () => Promise<T>): Promise<T> {
-  return withFileLock(path.join(process.env.NETNS_KIT_CNI_RUN_DIR || RUN_DIR, 'firewall.lock'), fn);
+function locked<T>(at: HostSide, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(path.join(at.runDir, 'firewall.lock'), fn);
 }
 
 /** Bridges recorded as isolated (by their `allow iif B oif B` rule). */
@@ -40,9 +40,9 @@ async function isolatedBridges(fw: Firewall): Promise<string[]> {
 }
 
 /** Marks `bridge` isolated and drops forwarding between it and every other isolated bridge. Idempotent. */
-export async function isolate(host: Netns, bridge: string): Promise<void> {
-  await locked(async () => {
-    const fw = firewallOf(host);
+export async function isolate(at: HostSide, bridge: string): Promise<void> {
+  await locked(at, async () => {
+    const fw = firewallOf(at.host);
     const others = (await isolatedBridges(fw)).filter((b) => b !== bridge);
     await fw.allow({ chain: 'forward', iif: bridge, oif: bridge, tag: TAG });
     for (const o of others) {

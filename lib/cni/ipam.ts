@@ -27,9 +27,13 @@ export async function findPlugin(type: string, dirs: string[]): Promise<string> 
 
 /** Runs a delegated plugin and returns its stdout, or throws its error JSON as a CniError. */
 export async function execPlugin(file: string, command: Command, env: CniEnv, stdin: string): Promise<string> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env.raw, CNI_COMMAND: command };
+  const childEnv: NodeJS.ProcessEnv = { ...env.environ, ...env.raw, CNI_COMMAND: command };
   return new Promise((resolve, reject) => {
-    const child = spawn(file, [], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A plugin runs in the runtime's namespace. The resident helper serves callers from other
+    // namespaces than its own: there the child enters the caller's first (nsenter execs the plugin).
+    const child = env.hostIsOwn
+      ? spawn(file, [], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn('nsenter', [`--net=${env.host.path}`, '--', file], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));

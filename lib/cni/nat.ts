@@ -15,8 +15,6 @@ import { CODES, CniError, type CniIpConfig } from './spec';
 import type { Attachment, BridgeConf, PortMapping } from './config';
 
 export const NAT_TABLE = 'netns_kit_cni';
-/** Where the NAT lock lives; NETNS_KIT_CNI_RUN_DIR moves it (tests keep it in a temporary directory). */
-const RUN_DIR = '/run/netns-kit-cni';
 
 function hash(text: string, n: number): string {
   return createHash('sha256').update(text).digest('hex').slice(0, n);
@@ -32,6 +30,15 @@ export function attachmentTag(network: string, a: Attachment): string {
   return `${networkTag(network)}${hash(`${a.containerID}/${a.ifname}`, 16)}`;
 }
 
+/**
+ * Where a call's NAT work happens: the runtime's namespace, and the run directory whose lock file
+ * serialises plugin processes (NETNS_KIT_CNI_RUN_DIR moves it; tests keep it in a temporary one).
+ */
+export interface HostSide {
+  host: Netns;
+  runDir: string;
+}
+
 function natOf(host: Netns): Nat {
   return host.natTable(NAT_TABLE);
 }
@@ -40,8 +47,8 @@ function natOf(host: Netns): Nat {
  * Serialises NAT changes across plugin processes (one lock file for the machine: NAT changes are
  * short, and a per-namespace file would be keyed by inode numbers the kernel reuses).
  */
-function locked<T>(fn: () => Promise<T>): Promise<T> {
-  return withFileLock(path.join(process.env.NETNS_KIT_CNI_RUN_DIR || RUN_DIR, 'nat.lock'), fn);
+function locked<T>(at: HostSide, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(path.join(at.runDir, 'nat.lock'), fn);
 }
 
 /** The NAT rules ADD installs for one attachment (what CHECK expects to find). */
@@ -74,23 +81,23 @@ function networkCidr(cidr: string): string {
 }
 
 /** Installs the attachment's rules; nothing to do without ipMasq or port mappings. */
-export async function setup(host: Netns, conf: BridgeConf, ips: CniIpConfig[], tag: string): Promise<void> {
+export async function setup(at: HostSide, conf: BridgeConf, ips: CniIpConfig[], tag: string): Promise<void> {
   const specs = natSpecs(conf, ips, tag);
   if (!specs.length) return;
   // One read and one transaction for all of them (no forward-chain warnings: a plugin has no one to show them to).
-  await locked(() => natOf(host).addAll(specs));
+  await locked(at, () => natOf(at.host).addAll(specs));
 }
 
 /** Removes the attachment's rules (DEL; none there is fine). */
-export async function teardown(host: Netns, tag: string): Promise<number> {
-  return locked(() => natOf(host).removeTag(tag));
+export async function teardown(at: HostSide, tag: string): Promise<number> {
+  return locked(at, () => natOf(at.host).removeTag(tag));
 }
 
 /** CHECK: the rules ADD installed are all still there. Returns the drift found. */
-export async function verify(host: Netns, conf: BridgeConf, ips: CniIpConfig[], tag: string): Promise<string[]> {
+export async function verify(at: HostSide, conf: BridgeConf, ips: CniIpConfig[], tag: string): Promise<string[]> {
   const want = natSpecs(conf, ips, tag);
   if (!want.length) return [];
-  const have = await natOf(host).list({ tag });
+  const have = await natOf(at.host).list({ tag });
   const drift: string[] = [];
   for (const w of want) {
     const found = have.some((h) => h.kind === w.kind && sameTarget(h, w));
@@ -114,11 +121,11 @@ function describe(s: NatRuleSpec): string {
 }
 
 /** GC: removes the rules of this network's attachments that the runtime no longer lists. */
-export async function collect(host: Netns, network: string, valid: Attachment[]): Promise<string[]> {
+export async function collect(at: HostSide, network: string, valid: Attachment[]): Promise<string[]> {
   const prefix = networkTag(network);
   const keep = new Set(valid.map((a) => attachmentTag(network, a)));
-  return locked(async () => {
-    const nat = natOf(host);
+  return locked(at, async () => {
+    const nat = natOf(at.host);
     const tags = new Set((await nat.list()).map((r) => r.tag).filter((t): t is string => typeof t === 'string' && t.startsWith(prefix)));
     const gone = [...tags].filter((t) => !keep.has(t));
     for (const t of gone) await nat.removeTag(t);

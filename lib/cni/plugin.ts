@@ -10,6 +10,7 @@ import * as allocator from './allocator';
 import * as network from './bridge-network';
 import { configVersion, decodeConfig, parseBridgeConf, parseIpamConf } from './config';
 import { ipam } from './ipam';
+import { current, type Netns } from '../netns';
 import { atLeast, CODES, CniError, encodeResult, isSupportedVersion, LATEST_VERSION, parseEnv, SUPPORTED_VERSIONS, type CniEnv } from './spec';
 
 export interface PluginOutput {
@@ -38,6 +39,16 @@ export interface RunOptions {
    * main plugin's, so the executable's name is what tells the two roles apart.
    */
   invokedAs?: string;
+  /**
+   * The runtime's network namespace, when it is not this process's own: the resident helper
+   * serves callers in other namespaces. Default: `current()`, as a plugin process runs.
+   */
+  host?: Netns;
+  /**
+   * The environment delegated (IPAM) plugins are started with, the CNI_* variables of `envVars`
+   * on top. Default: this process's environment (what an executable plugin has anyway).
+   */
+  environ?: NodeJS.ProcessEnv;
 }
 
 /** Runs one plugin invocation; never throws (every failure becomes the spec's error JSON). */
@@ -51,7 +62,7 @@ export async function runPlugin(envVars: NodeJS.ProcessEnv, stdin: string, optio
     } catch {
       // reported below as a decoding failure, where it matters
     }
-    const env = parseEnv(envVars);
+    const env = parseEnv(envVars, { host: options.host ?? current(), hostIsOwn: !options.host, environ: options.environ ?? process.env });
     if (env.command === 'VERSION') return { stdout: versionInfo(stdin), exitCode: 0 };
     const raw = decodeConfig(stdin);
     cniVersion = configVersion(raw);

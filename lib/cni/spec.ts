@@ -3,6 +3,7 @@
  * Result structure in each supported spec version. Pure functions, no kernel access.
  * (containernetworking/cni SPEC.md, spec 1.0.0 and 1.1.0, and the 0.3.x/0.4.0 result layout.)
  */
+import type { Netns } from '../netns';
 
 /** Spec versions this plugin speaks. 0.1.0/0.2.0 used another result layout (ip4/ip6) and are not supported. */
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
@@ -80,7 +81,21 @@ export interface CniEnv {
   path: string[];
   /** the raw CNI_* variables, handed unchanged to delegated (IPAM) plugins */
   raw: Record<string, string>;
+  /** where the plugin keeps its lock files: NETNS_KIT_CNI_RUN_DIR, default /run/netns-kit-cni */
+  runDir: string;
+  /** the runtime's network namespace: the bridge, the host veth and the NAT rules live there */
+  host: Netns;
+  /** false when `host` is not this process's namespace (the resident helper serving a caller) */
+  hostIsOwn: boolean;
+  /** the environment delegated plugins are started with (the runtime's own, CNI_* included) */
+  environ: NodeJS.ProcessEnv;
 }
+
+/** Where an invocation acts: what the environment variables cannot say. */
+export type CallSite = Pick<CniEnv, 'host' | 'hostIsOwn' | 'environ'>;
+
+/** The plugin's lock files and the resident helper's socket live here unless NETNS_KIT_CNI_RUN_DIR says otherwise. */
+export const DEFAULT_RUN_DIR = '/run/netns-kit-cni';
 
 /** Which variables each command requires (as libcni's skel enforces them). */
 const REQUIRED: Record<Command, Array<keyof typeof VAR>> = {
@@ -102,7 +117,7 @@ const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** Reads and checks the CNI_* variables; error code 4 names the offending variables. */
-export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
+export function parseEnv(env: NodeJS.ProcessEnv, site: CallSite): CniEnv {
   const command = env.CNI_COMMAND;
   if (!command) throw new CniError(CODES.INVALID_ENV, 'required env variables [CNI_COMMAND] missing');
   if (!(COMMANDS as readonly string[]).includes(command)) throw new CniError(CODES.INVALID_ENV, `unknown CNI_COMMAND: ${command}`);
@@ -128,6 +143,8 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
     args: parseArgs(env.CNI_ARGS ?? ''),
     path: (env.CNI_PATH ?? '').split(':').filter(Boolean),
     raw,
+    runDir: env.NETNS_KIT_CNI_RUN_DIR || DEFAULT_RUN_DIR,
+    ...site,
   };
 }
 
