@@ -41,6 +41,13 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "<!@(pkg-config --cflags libnl-3.0 libnl-route-3.0 libnftables)"],
       "libraries": ["<!@(pkg-config --libs libnl-3.0 libnl-route-3.0 libnftables)"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"]
+    },
+    {
+      "target_name": "netns_kit_cni_client",
+      "product_name": "netns-kit-cni",
+      "type": "executable",
+      "sources": ["native/cni_client.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }
