@@ -4,7 +4,8 @@
  * configuration on stdin; a configuration list is executed the way the spec tells runtimes to
  * (name/cniVersion injected, capabilities as runtimeConfig, prevResult chained, DEL in reverse).
  */
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,16 +16,69 @@ export const REFERENCE_DIR = '/usr/lib/cni';
 /** The compiled plugin (npm run build makes it executable). */
 export const PLUGIN = path.resolve(__dirname, '..', '..', 'bin', 'netns-kit-cni.js');
 
-/** The plugins' machine-wide state (the NAT lock) stays in the test's plugin directory. */
+/** The native client (binding.gyp builds it next to the addon): what users install as the plugin. */
+export const CLIENT = path.resolve(__dirname, '..', '..', '..', 'build', 'Release', 'netns-kit-cni');
+
+/** The plugins' machine-wide state (the NAT lock, the helper's socket) stays in the test's plugin directory. */
 let runDir: string | undefined;
 
-/** A temporary plugin directory holding `netns-kit-cni` and `netns-kit-ipam` (both our executable). */
-export function pluginDir(): { dir: string; cniPath: string; cleanup(): void } {
+/**
+ * A temporary plugin directory holding `netns-kit-cni` and `netns-kit-ipam`: links to the Node
+ * plugin, or with `client` to the native client (which hands calls to a resident helper).
+ */
+export function pluginDir(options: { client?: boolean } = {}): { dir: string; cniPath: string; runDir: string; cleanup(): void } {
+  const target = options.client ? CLIENT : PLUGIN;
+  if (!existsSync(target)) throw new Error(`${target} is missing: build it first (npm run install / node-gyp build)`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nk-cni-bin-'));
-  symlinkSync(PLUGIN, path.join(dir, 'netns-kit-cni'));
-  symlinkSync(PLUGIN, path.join(dir, 'netns-kit-ipam'));
+  symlinkSync(target, path.join(dir, 'netns-kit-cni'));
+  symlinkSync(target, path.join(dir, 'netns-kit-ipam'));
   runDir = path.join(dir, 'run');
-  return { dir, cniPath: `${dir}:${REFERENCE_DIR}`, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, cniPath: `${dir}:${REFERENCE_DIR}`, runDir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A resident helper (`netns-kit-cni --serve --verbose`) as a child process, and what it logged. */
+export interface Helper {
+  child: ChildProcess;
+  socket: string;
+  /** the helper's stderr so far: one line per call served or declined */
+  log(): string[];
+  /** SIGTERM, then the exit status */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts a helper on `dir` and resolves once it listens (rejects if it exits first). `inNetns`
+ * runs it inside that namespace file (nsenter --net) rather than the machine's: tests keep the
+ * helper in a sandbox namespace, so even a helper that wrongly acted in its own namespace could
+ * never touch the machine's.
+ */
+export function startHelper(dir: string, options: { inNetns?: string } = {}): Promise<Helper> {
+  const argv = [process.execPath, PLUGIN, '--serve', '--verbose'];
+  const [cmd, ...args] = options.inNetns ? ['nsenter', `--net=${options.inNetns}`, '--', ...argv] : argv;
+  const child = spawn(cmd, args, {
+    env: { ...process.env, NETNS_KIT_CNI_RUN_DIR: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  let out = '';
+  child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const helper: Helper = {
+    child,
+    socket: path.join(dir, 'resident.sock'),
+    log: () => err.split('\n').filter(Boolean),
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('listening on')) resolve(helper);
+    });
+    void exited.then((code) => reject(new Error(`helper exited (${code}) before listening: ${err}${out}`)));
+  });
 }
 
 export interface Invocation {
