@@ -12,7 +12,10 @@
  *   BENCH_RUNS=5          runs per peer and setting, alternating between peers
  *   BENCH_SYSCTLS=default,ipv6off
  *   BENCH_PEERS=kit-bulk,kit-topology,kit-perop,kit-perop8,c-libnl,ip,ip-batch,pyroute2-netns,pyroute2-pushns
- *   BENCH_CNI_RUNS=10     CNI ADD and DEL, netns-kit-cni against the reference bridge plugin (0: skip)
+ *   BENCH_CNI_RUNS=10     CNI ADD and DEL: netns-kit-cni's native client served by the resident
+ *                         helper, the same client standalone (it starts Node), and the reference
+ *                         bridge plugin, order rotated each run (0: skip). Needs
+ *                         build/Release/netns-kit-cni (the native client).
  *   BENCH_OUT=bench/last-run   where the markdown table and the JSON samples go
  *   BENCH_REPORT=file.json     only print the table of an earlier run's samples
  *   BENCH_CONNECT=1            the connection set-up line (ns.net.connect vs a client spawned with
@@ -21,11 +24,11 @@
  */
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { bulk, netns } from '../lib/index';
+import { bulk, netns, type Netns } from '../lib/index';
 
 for (const arg of process.argv.slice(2)) {
   const m = /^(BENCH_[A-Z_]+)=(.*)$/.exec(arg);
@@ -318,10 +321,20 @@ async function connectBench(): Promise<string> {
   }
 }
 
-// ---- CNI: one ADD and one DEL per run, netns-kit-cni against the reference `bridge` plugin ----
+// ---- CNI: one ADD and one DEL per run and side: netns-kit-cni with and without its resident
+// helper, against the reference `bridge` plugin ----
+
+/**
+ * `resident`: the native client installed as the plugin, handing each call to a helper the bench
+ * started; `standalone`: the same client with NETNS_KIT_CNI_STANDALONE=1, so it starts Node itself
+ * (what a user without a helper gets); `ref`: Debian's bridge plugin.
+ */
+const CNI_SIDES = ['resident', 'standalone', 'ref'] as const;
+type CniSide = (typeof CNI_SIDES)[number];
 
 interface CniSample {
-  side: 'kit' | 'ref';
+  /** `kit` in reports saved before the resident helper: the JS plugin run directly, shown as standalone */
+  side: CniSide | 'kit';
   cmd: 'ADD' | 'DEL';
   run: number;
   ms: number;
@@ -329,45 +342,135 @@ interface CniSample {
 
 const CNI_RUNS = Number(process.env.BENCH_CNI_RUNS ?? 10);
 const REFERENCE_BRIDGE = '/usr/lib/cni/bridge';
+const CNI_CLIENT = path.join(ROOT, 'build', 'Release', 'netns-kit-cni');
+const CNI_PLUGIN_JS = path.join(ROOT, 'dist', 'bin', 'netns-kit-cni.js');
+
+/** Throws a clear error when the native client (the plugin a user installs) has not been built. */
+function requireCniClient(): void {
+  if (!existsSync(CNI_CLIENT)) {
+    throw new Error(
+      `the CNI benchmark needs the native client ${CNI_CLIENT}, which is missing: build it with ` +
+        '`node /usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js build --nodedir=/usr` (or skip the CNI part with BENCH_CNI_RUNS=0)',
+    );
+  }
+}
+
+/** The resident helper the bench runs for the `resident` side, and what it logged. */
+interface Helper {
+  /** stderr lines so far (`--verbose`: one `served ...` or `declined ...` per call) */
+  readonly lines: string[];
+  /** SIGTERM, then waits for the process and its output streams to end */
+  stop(): Promise<void>;
+}
+
+let helperProc: ChildProcess | undefined;
 
 /**
- * Both plugins get the same configuration shape (bridge, isGateway, ipMasq, host-local IPAM: the
- * reference's own IPAM for both) and are started the way a runtime starts them, as a process in
- * the runtime's namespace (here a throwaway "host" namespace, entered with nsenter, for both
- * sides alike). Timed: from spawn to exit, the whole call, Node's start-up included.
+ * Starts `node dist/bin/netns-kit-cni.js --serve --verbose` in this (the machine's) namespace on
+ * `<runDir>/resident.sock`; resolves once it says it is listening there.
+ */
+function startHelper(runDir: string): Promise<Helper> {
+  const socketPath = path.join(runDir, 'resident.sock');
+  const child = spawn(process.execPath, [CNI_PLUGIN_JS, '--serve', '--verbose'], {
+    env: { ...process.env, NETNS_KIT_CNI_RUN_DIR: runDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  helperProc = child;
+  const lines: string[] = [];
+  let partial = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    const parts = (partial + d.toString()).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+  });
+  const closed = new Promise<void>((resolve) =>
+    child.on('close', () => {
+      if (partial) lines.push(partial);
+      partial = '';
+      if (helperProc === child) helperProc = undefined;
+      resolve();
+    }),
+  );
+  const helper: Helper = {
+    lines,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await closed;
+    },
+  };
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    const timer = setTimeout(() => {
+      void helper.stop().then(() => reject(new Error(`the resident helper did not say it was listening within 30 s: ${stdout}${lines.join('\n')}`)));
+    }, 30000);
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.includes(`resident helper listening on ${socketPath}\n`)) {
+        clearTimeout(timer);
+        resolve(helper);
+      }
+    });
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start the resident helper: ${e.message}`));
+    });
+    void closed.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`the resident helper exited before listening (code ${child.exitCode}, signal ${child.signalCode}): ${stdout}${lines.join('\n')}`));
+    });
+  });
+}
+
+/**
+ * All three sides get the same configuration shape (bridge, isGateway, ipMasq, host-local IPAM:
+ * the reference's own IPAM everywhere), the same environment (but the standalone switch) and are
+ * started the way a runtime starts a plugin, as a process in the runtime's namespace (here a
+ * throwaway "host" namespace, entered with nsenter, for every side alike). The helper itself runs
+ * in the machine's namespace, deliberately: the calls cross namespaces, as a runtime's would when
+ * the helper is a system service. Timed: from spawn to exit, the whole call (for the standalone
+ * side, Node's start-up included).
  */
 async function cniBench(runs: number): Promise<CniSample[]> {
+  requireCniClient();
   const prefix = `${PREFIX}cni`;
   const dir = path.join(TMP, 'cni');
   const bin = path.join(dir, 'bin');
+  const runDir = path.join(dir, 'run');
   mkdirSync(bin, { recursive: true });
-  symlinkSync(path.join(ROOT, 'dist', 'bin', 'netns-kit-cni.js'), path.join(bin, 'netns-kit-cni'));
-  const host = await netns.create(`${prefix}h`, { loopbackUp: true });
-  const ctr = await netns.create(`${prefix}c`, { loopbackUp: true });
-  const conf = (side: 'kit' | 'ref') =>
+  mkdirSync(runDir, { recursive: true });
+  symlinkSync(CNI_CLIENT, path.join(bin, 'netns-kit-cni'));
+  const own: Record<CniSide, { bridge: string; subnet: string; ifname: string }> = {
+    resident: { bridge: 'nkbh0', subnet: '10.89.1.0/24', ifname: 'eth1' },
+    standalone: { bridge: 'nkbs0', subnet: '10.89.2.0/24', ifname: 'eth2' },
+    ref: { bridge: 'nkbr0', subnet: '10.89.3.0/24', ifname: 'eth3' },
+  };
+  const conf = (side: CniSide) =>
     JSON.stringify({
       cniVersion: '1.0.0',
       name: `bench-${side}`,
-      type: side === 'kit' ? 'netns-kit-cni' : 'bridge',
-      bridge: side === 'kit' ? 'nkbk0' : 'nkbr0',
+      type: side === 'ref' ? 'bridge' : 'netns-kit-cni',
+      bridge: own[side].bridge,
       isGateway: true,
       ipMasq: true,
-      ipam: { type: 'host-local', ranges: [[{ subnet: side === 'kit' ? '10.89.1.0/24' : '10.89.2.0/24' }]], dataDir: path.join(dir, `ipam-${side}`) },
+      ipam: { type: 'host-local', ranges: [[{ subnet: own[side].subnet }]], dataDir: path.join(dir, `ipam-${side}`) },
     });
-  const invoke = (side: 'kit' | 'ref', cmd: 'ADD' | 'DEL') =>
+  let host: Netns | undefined;
+  let ctr: Netns | undefined;
+  const invoke = (side: CniSide, cmd: 'ADD' | 'DEL') =>
     new Promise<number>((resolve, reject) => {
-      const env = {
+      const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
         CNI_COMMAND: cmd,
         CNI_CONTAINERID: `bench-${side}`,
-        CNI_NETNS: ctr.path,
-        CNI_IFNAME: side === 'kit' ? 'eth1' : 'eth2',
+        CNI_NETNS: ctr!.path,
+        CNI_IFNAME: own[side].ifname,
         CNI_PATH: `${bin}:/usr/lib/cni`,
-        NETNS_KIT_CNI_RUN_DIR: path.join(dir, 'run'),
+        NETNS_KIT_CNI_RUN_DIR: runDir,
       };
-      const plugin = side === 'kit' ? path.join(bin, 'netns-kit-cni') : REFERENCE_BRIDGE;
+      if (side === 'standalone') env.NETNS_KIT_CNI_STANDALONE = '1';
+      const plugin = side === 'ref' ? REFERENCE_BRIDGE : path.join(bin, 'netns-kit-cni');
       const t0 = process.hrtime.bigint();
-      const child = spawn('nsenter', [`--net=${host.path}`, plugin], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('nsenter', [`--net=${host!.path}`, plugin], { env, stdio: ['pipe', 'pipe', 'pipe'] });
       current = child;
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -381,47 +484,96 @@ async function cniBench(runs: number): Promise<CniSample[]> {
       });
     });
   const samples: CniSample[] = [];
-  try {
-    // Warm-up, untimed: bridges created, page cache and IPAM directories in place for both.
-    for (const side of ['kit', 'ref'] as const) {
-      await invoke(side, 'ADD');
-      await invoke(side, 'DEL');
+  let helper: Helper | undefined;
+  let residentCalls = 0; // warm-up included: every one must be served by the helper
+  // The resident figures mean something only if the helper served every one of those calls: a call
+  // it declined, or one that never reached it, ran as standalone (the client's fallback) instead.
+  const checkHelper = async (final: boolean): Promise<number> => {
+    const lines = helper!.lines;
+    const served = () => lines.filter((l) => /\bserved (ADD|DEL) bench-resident\b/.test(l)).length;
+    const declined = () => lines.filter((l) => /\bdeclined\b|internal error/.test(l));
+    // Its log lines come through a pipe: give the last ones a moment (final: the helper has exited).
+    for (let waited = 0; !final && waited < 2000 && served() < residentCalls && !declined().length; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    const bad = declined();
+    if (bad.length || served() !== residentCalls) {
+      throw new Error(
+        `the resident side is not valid: the helper served ${served()} of ${residentCalls} resident calls so far (warm-up included) and declined ${bad.length}; ` +
+          `the client ran the others standalone, so the resident figures would be wrong.\n  ${(bad.length ? bad : ['helper log:', ...lines]).join('\n  ')}`,
+      );
     }
-    for (let run = 0; run < runs && !stopping; run++) {
-      const order: Array<'kit' | 'ref'> = run % 2 ? ['kit', 'ref'] : ['ref', 'kit'];
-      for (const side of order) {
-        for (const cmd of ['ADD', 'DEL'] as const) samples.push({ side, cmd, run, ms: await invoke(side, cmd) });
+    return served();
+  };
+  try {
+    helper = await startHelper(runDir);
+    host = await netns.create(`${prefix}h`, { loopbackUp: true });
+    ctr = await netns.create(`${prefix}c`, { loopbackUp: true });
+    // Warm-up, untimed: bridges created, page cache, IPAM directories and the helper's code paths in place.
+    for (const side of CNI_SIDES) {
+      for (const cmd of ['ADD', 'DEL'] as const) {
+        if (side === 'resident') residentCalls++;
+        await invoke(side, cmd);
       }
-      const last = samples.slice(-4);
+    }
+    await checkHelper(false); // fail now rather than after all the runs
+    for (let run = 0; run < runs && !stopping; run++) {
+      // Rotated: each side goes first (and last) equally often over every 3 runs.
+      const order = CNI_SIDES.map((_, k) => CNI_SIDES[(k + run) % CNI_SIDES.length]);
+      for (const side of order) {
+        for (const cmd of ['ADD', 'DEL'] as const) {
+          if (side === 'resident') residentCalls++;
+          samples.push({ side, cmd, run, ms: await invoke(side, cmd) });
+        }
+      }
+      const last = samples.slice(-2 * CNI_SIDES.length);
       console.log(`CNI run ${run + 1}/${runs} ${last.map((x) => `${x.side} ${x.cmd} ${x.ms.toFixed(1)} ms`).join('  ')}`);
     }
   } finally {
-    await netns.delete(ctr.name!, { missingOk: true });
-    await netns.delete(host.name!, { missingOk: true });
+    await helper?.stop();
+    if (ctr) await netns.delete(ctr.name!, { missingOk: true });
+    if (host) await netns.delete(host.name!, { missingOk: true });
   }
+  const served = await checkHelper(true);
+  console.log(`CNI: the resident helper served all ${served} resident calls (${samples.filter((x) => x.side === 'resident').length} timed), declined none`);
   return samples;
 }
 
-function cniReport(samples: CniSample[]): string {
+function cniReport(saved: CniSample[]): string {
+  // Reports saved before the resident helper have `kit` (the JS plugin run directly): shown as standalone.
+  const legacy = saved.some((s) => s.side === 'kit');
+  const samples = saved.map((s) => (s.side === 'kit' ? { ...s, side: 'standalone' as const } : s)).filter((s) => (CNI_SIDES as readonly string[]).includes(s.side));
+  if (!samples.length) return '';
   const out: string[] = [];
   const runs = Math.max(...samples.map((s) => s.run + 1));
-  out.push(`### CNI: one ADD and one DEL, netns-kit-cni vs the reference bridge plugin (${runs} alternating runs)`);
+  out.push(`### CNI: one ADD and one DEL, netns-kit-cni (resident helper / standalone) vs the reference bridge plugin (${runs} ${legacy ? 'alternating' : 'rotated'} runs)`);
   out.push('');
-  out.push('Same configuration for both (bridge, isGateway, ipMasq, host-local IPAM), each plugin started as a runtime starts it.');
+  out.push(
+    'Same configuration for all (bridge, isGateway, ipMasq, host-local IPAM), each plugin started as a runtime starts it. ' +
+      'resident: the native client handing the call to a running `netns-kit-cni --serve`; standalone: the same client with ' +
+      'NETNS_KIT_CNI_STANDALONE=1, which starts Node for the call (no helper); reference: Debian\'s `bridge`.',
+  );
+  if (legacy) out.push('', 'An earlier report: its netns-kit-cni side (the JS plugin run directly, no native client) is shown as standalone; it had no resident side.');
   out.push('');
-  out.push('| command | netns-kit-cni ms | reference bridge ms | netns-kit-cni / reference (paired) |');
-  out.push('|---|---:|---:|---:|');
+  out.push('| command | resident ms | standalone ms | reference ms | resident / reference (paired) | standalone / reference (paired) |');
+  out.push('|---|---:|---:|---:|---:|---:|');
   for (const cmd of ['ADD', 'DEL'] as const) {
-    const ms = (side: 'kit' | 'ref') => median(samples.filter((s) => s.side === side && s.cmd === cmd).map((s) => s.ms));
-    const rs: number[] = [];
-    for (const s of samples.filter((x) => x.side === 'kit' && x.cmd === cmd)) {
-      const r = samples.find((x) => x.side === 'ref' && x.cmd === cmd && x.run === s.run);
-      if (r) rs.push(s.ms / r.ms);
-    }
-    out.push(`| ${cmd} | ${ms('kit').toFixed(1)} | ${ms('ref').toFixed(1)} | ${median(rs).toFixed(2)}x |`);
+    const of = (side: CniSide) => samples.filter((s) => s.side === side && s.cmd === cmd);
+    const ms = (side: CniSide) => {
+      const xs = of(side).map((s) => s.ms);
+      return xs.length ? median(xs).toFixed(1) : '-';
+    };
+    // Paired: each run's time over the reference's in the same run, then the median of those.
+    const paired = (side: CniSide) => {
+      const rs: number[] = [];
+      for (const s of of(side)) {
+        const r = of('ref').find((x) => x.run === s.run);
+        if (r) rs.push(s.ms / r.ms);
+      }
+      return rs.length ? `${median(rs).toFixed(2)}x` : '-';
+    };
+    out.push(`| ${cmd} | ${ms('resident')} | ${ms('standalone')} | ${ms('ref')} | ${paired('resident')} | ${paired('standalone')} |`);
   }
   out.push('');
-  out.push('Target: ≤ 1.2x for ADD and DEL.');
+  out.push('Target: ≤ 1.2x for ADD and DEL (the resident helper; a plugin process that starts Node cannot get there: see docs/cni.md).');
   out.push('');
   return out.join('\n');
 }
@@ -498,10 +650,11 @@ async function main(): Promise<void> {
     const saved = JSON.parse(readFileSync(process.env.BENCH_REPORT, 'utf8')) as Sample[] | { namespaces: Sample[]; cni: CniSample[] };
     const samples = Array.isArray(saved) ? saved : saved.namespaces;
     console.log(report(samples));
-    if (!Array.isArray(saved) && saved.cni.length) console.log(cniReport(saved.cni));
+    if (!Array.isArray(saved) && saved.cni?.length) console.log(cniReport(saved.cni));
     return;
   }
   if (process.getuid?.() !== 0) throw new Error('the benchmark creates namespaces: run it as root');
+  if (CNI_RUNS > 0) requireCniClient(); // before the namespace part, not after it
   mkdirSync(TMP, { recursive: true });
   const connectLine = CONNECT ? await connectBench() : '';
   if (connectLine) console.log(connectLine);
@@ -545,6 +698,16 @@ async function writeReport(samples: Sample[], connectLine: string): Promise<void
 
 async function finish(code: number): Promise<never> {
   if (current) current.kill('SIGKILL');
+  if (helperProc) {
+    // Interrupted during the CNI part: the resident helper stops on SIGTERM and removes its socket.
+    const h = helperProc;
+    const gone = new Promise<void>((resolve) => {
+      h.once('close', () => resolve());
+      setTimeout(resolve, 5000).unref();
+    });
+    h.kill('SIGTERM');
+    await gone;
+  }
   try {
     await cleanupPrefix(PREFIX);
   } catch (e) {
