@@ -79,9 +79,11 @@ async function main(): Promise<void> {
     return;
   }
   if (arg === '--client-path') {
-    const client = path.join(ROOT, 'build', 'Release', 'netns-kit-cni');
-    if (!existsSync(client)) {
-      process.stderr.write(`netns-kit-cni: the native client was not built (${client}); install ${__filename} instead\n`);
+    // Compiled from source at install, or shipped prebuilt beside the addon.
+    const candidates = [path.join(ROOT, 'build', 'Release', 'netns-kit-cni'), path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'netns-kit-cni')];
+    const client = candidates.find((c) => existsSync(c));
+    if (!client) {
+      process.stderr.write(`netns-kit-cni: the native client is missing (${candidates.join(', ')}); install ${__filename} as the plugin instead\n`);
       process.exit(1);
     }
     process.stdout.write(`${client}\n`);

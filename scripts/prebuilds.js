@@ -10,6 +10,10 @@
 //                                              package test: same sources, same flags, no second
 //                                              35 s compile)
 //
+// Beside the addon goes the CNI plugin's native client (binding.gyp's second target, libc only):
+// prebuilds/linux-x64/netns-kit-cni. Like build/Release/ it sits two levels below the package
+// root, which is where the client looks for dist/bin/netns-kit-cni.js when it runs the plugin.
+//
 // One binary serves every Node >= 20: binding.gyp pins NAPI_VERSION=8 (Node-API is ABI-stable),
 // so the file carries no ABI tag. It links libnl-3, libnl-route-3 and libnftables dynamically;
 // lib/native.ts names the runtime packages when one is missing.
@@ -22,6 +26,16 @@ const root = path.resolve(__dirname, '..');
 const TUPLE = `${process.platform}-${process.arch}`;
 // prebuildify's name: <package name>.<libc tag>.node (no ABI tag with --napi)
 const FILE = 'netns-kit.glibc.node';
+const CLIENT = 'netns-kit-cni';
+
+/** Copies the client compiled in build/Release next to the prebuilt addon in `dir`, stripped. */
+function copyClient(dir) {
+  const src = path.join(root, 'build', 'Release', CLIENT);
+  if (!fs.existsSync(src)) throw new Error(`${src} is missing: build it first (node-gyp build)`);
+  fs.copyFileSync(src, path.join(dir, CLIENT));
+  fs.chmodSync(path.join(dir, CLIENT), 0o755);
+  spawnSync('strip', ['--strip-all', path.join(dir, CLIENT)], { stdio: 'inherit' });
+}
 
 /** npm's own node-gyp (npm run puts it on PATH; run directly, the script finds it itself). */
 function nodeGyp() {
@@ -66,7 +80,8 @@ function main(argv) {
     fs.mkdirSync(dir, { recursive: true });
     fs.copyFileSync(src, path.join(dir, FILE));
     spawnSync('strip', ['--strip-all', path.join(dir, FILE)], { stdio: 'inherit' });
-    process.stdout.write(`${path.join(dir, FILE)}\n`);
+    copyClient(dir);
+    process.stdout.write(`${path.join(dir, FILE)}\n${path.join(dir, CLIENT)}\n`);
     return;
   }
   // The current Node's own version as the target: node-gyp then builds against the local headers
@@ -78,7 +93,8 @@ function main(argv) {
     '--tag-libc',
     `--target=node@${process.versions.node}`,
   ], { ...process.env, PREBUILD_NODE_GYP: process.env.PREBUILD_NODE_GYP || nodeGyp(), ...nodeDir() });
-  process.stdout.write(`prebuilds/${TUPLE}/${FILE}\n`);
+  copyClient(path.join(root, 'prebuilds', TUPLE)); // prebuildify's node-gyp run built it too
+  process.stdout.write(`prebuilds/${TUPLE}/${FILE}\nprebuilds/${TUPLE}/${CLIENT}\n`);
 }
 
 main(process.argv.slice(2));

@@ -4,7 +4,7 @@
 // both bins work; three TypeScript consumers type-check against it; without the prebuild, or
 // without a shared library it needs, the first call fails with ERR_NETNS_ADDON naming the fix.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { addonFailureMessage } from '../lib/native';
@@ -73,17 +73,17 @@ describe('npm pack', () => {
     const required = [
       'package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'scripts/check-build-deps.js',
       'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/index.mjs', 'dist/lib/index.d.mts', 'dist/lib/native.js',
-      'dist/bin/netns-kit.js', 'dist/bin/netns-kit-cni.js', 'native/addon.cc', 'native/addon.h',
+      'dist/bin/netns-kit.js', 'dist/bin/netns-kit-cni.js', 'native/addon.cc', 'native/addon.h', 'native/cni_client.c',
       'docs/topology.md', 'docs/cli.md', 'docs/nat.md', 'docs/watch.md', 'examples/tutorial.yaml',
     ];
     for (const f of required) expect(packed).toContain(f);
     const allowed = [
       /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|binding\.gyp|scripts\/check-build-deps\.js)$/,
       /^dist\/(lib|bin)\/.+\.(js|mjs|d\.ts|d\.mts)$/,
-      /^native\/([\w-]+\/)?[\w-]+\.(cc|h)$/, // the sources a compile from source needs (native/rtnl/, native/bulk/)
+      /^native\/([\w-]+\/)?[\w-]+\.(cc|h|c)$/, // the sources a compile from source needs (native/rtnl/, native/bulk/, the CNI client)
       /^docs\/[\w-]+\.(md|svg|png)$/,
       /^examples\/[\w.-]+\.(ya?ml|json|mts|mjs|ts)$/,
-      /^prebuilds\/linux-x64\/[\w.-]+\.node$/,
+      /^prebuilds\/linux-x64\/([\w.-]+\.node|netns-kit-cni)$/,
     ];
     expect(packed.filter((f) => !allowed.some((re) => re.test(f)))).toEqual([]);
     expect(packed.filter((f) => f.endsWith('.map'))).toEqual([]); // no source maps without sources
@@ -139,6 +139,20 @@ describe('installed with --ignore-scripts into a fresh app', () => {
     expect(cni.code).toBe(0);
     expect(cni.stdout).toMatch(/^Usage: netns-kit-cni/);
     expect(() => JSON.parse(cni.stdout)).toThrow(); // usage text, not a CNI JSON error
+  });
+
+  test('the prebuilt CNI client ships executable and runs the installed plugin when no helper answers', () => {
+    const pkg = path.join(app, 'node_modules', 'netns-kit');
+    const client = node([path.join(app, 'node_modules', '.bin', 'netns-kit-cni'), '--client-path']);
+    expect(client.stdout.trim()).toBe(path.join(pkg, 'prebuilds', 'linux-x64', 'netns-kit-cni'));
+    expect(statSync(client.stdout.trim()).mode & 0o111).toBe(0o111);
+    // No helper on this run directory: the client execs node on the package's plugin.
+    const r = spawnSync(client.stdout.trim(), [], {
+      input: '{"cniVersion":"0.4.0"}',
+      env: { PATH: process.env.PATH, CNI_COMMAND: 'VERSION', NETNS_KIT_CNI_RUN_DIR: path.join(tmp, 'no-helper') },
+      encoding: 'utf8',
+    });
+    expect([r.status, JSON.parse(r.stdout).cniVersion]).toEqual([0, '0.4.0']);
   });
 
   test('TypeScript consumers type-check: ESM nodenext, ESM bundler, CommonJS', async () => {
