@@ -6,7 +6,7 @@
  * (another mount namespace), a helper that breaks the connection or answers garbage.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -267,6 +267,10 @@ test('a helper that breaks the connection or answers garbage: the client runs th
 test('20 ADDs and 20 DELs at once through the helper: unique addresses, the leases match, nothing left', async () => {
   const n = 20;
   const ctrs = await Promise.all(Array.from({ length: n }, () => sb.ns('cres-m')));
+  // The helper keeps nothing per call: no descriptor (a netlink socket in a container's namespace
+  // would keep that namespace alive after the runtime deleted it).
+  const fds = () => readdirSync(`/proc/${helper!.child.pid}/fd`).length;
+  const fdsBefore = fds();
   const adds = await Promise.all(ctrs.map((c, i) => call('ADD', c, `many${i}`, conf())));
   expect(adds.filter((r) => r.exitCode !== 0).map((r) => r.stdout)).toEqual([]);
   const addrs = adds.map((r) => (r.json!.ips as Array<{ address: string }>)[0].address.split('/')[0]);
@@ -279,6 +283,7 @@ test('20 ADDs and 20 DELs at once through the helper: unique addresses, the leas
   expect(ipJson(host, 'link').map((l) => l.ifname)).toEqual(['lo', 'nkres0']);
   const after = JSON.parse(readFileSync(path.join(dataDir, 'resnet', 'leases.json'), 'utf8')) as { leases: Record<string, unknown> };
   expect(after.leases).toEqual({});
+  expect(fds()).toBe(fdsBefore);
 });
 
 test('a malformed request is refused by the decoder', () => {

@@ -32,6 +32,7 @@
 import { promises as fs, statSync, type BigIntStats } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { native } from '../native';
 import { open, type Netns } from '../netns';
 import { runPlugin } from './plugin';
 import { DEFAULT_RUN_DIR } from './spec';
@@ -209,7 +210,15 @@ export async function serveResident(options: ResidentOptions = {}): Promise<Resi
       return;
     }
     const t0 = process.hrtime.bigint();
-    const out = await runPlugin(req.env, req.stdin, { invokedAs: req.argv0, host, environ: req.env });
+    let out;
+    try {
+      out = await runPlugin(req.env, req.stdin, { invokedAs: req.argv0, host, environ: req.env });
+    } finally {
+      // A cached netlink socket keeps its namespace alive: a plugin process drops them when it
+      // exits, a resident one must not keep a container's (or a caller's) namespace after the call.
+      host?.release();
+      if (req.env.CNI_NETNS) native.releaseSockets(req.env.CNI_NETNS);
+    }
     stats.served++;
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     log(`served ${req.env.CNI_COMMAND ?? '?'} ${req.env.CNI_CONTAINERID ?? ''} as ${req.argv0} for pid ${req.pid}: exit ${out.exitCode}, ${ms.toFixed(1)} ms`);
