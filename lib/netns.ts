@@ -504,6 +504,16 @@ async function assertNamespaceFile(p: string, label: string): Promise<void> {
   }
 }
 
+/**
+ * Closes the cached netlink socket of the namespace at path `p`, if there is one (a socket keeps
+ * its namespace alive). For long-running processes that touch namespaces they hold no handle of,
+ * such as the CNI resident helper with each call's container namespace.
+ * @internal
+ */
+export function releaseSocketsOf(p: string): void {
+  native.releaseSockets(p);
+}
+
 /** The namespace this process runs in (the machine's own, usually): handle with care. */
 export function current(): Netns<undefined> {
   return new Netns(undefined, `/proc/${process.pid}/ns/net`, false);

@@ -32,8 +32,7 @@
 import { promises as fs, statSync, type BigIntStats } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { native } from '../native';
-import { open, type Netns } from '../netns';
+import { open, releaseSocketsOf, type Netns } from '../netns';
 import { runPlugin } from './plugin';
 import { DEFAULT_RUN_DIR } from './spec';
 
@@ -217,7 +216,7 @@ export async function serveResident(options: ResidentOptions = {}): Promise<Resi
       // A cached netlink socket keeps its namespace alive: a plugin process drops them when it
       // exits, a resident one must not keep a container's (or a caller's) namespace after the call.
       host?.release();
-      if (req.env.CNI_NETNS) native.releaseSockets(req.env.CNI_NETNS);
+      if (req.env.CNI_NETNS) releaseSocketsOf(req.env.CNI_NETNS);
     }
     stats.served++;
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
