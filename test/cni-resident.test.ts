@@ -143,7 +143,9 @@ test('a served call answers exactly as a plugin process: Result, errors, VERSION
     expect(h.exitCode).toBe(1);
     expect([h.exitCode, h.stdout]).toEqual([s.exitCode, s.stdout]);
   }
-  const v = await call('VERSION', undefined, 'v', '{"cniVersion":"0.4.0"}');
+  // As libcni asks: placeholders in CNI_NETNS/CNI_IFNAME/CNI_PATH, served all the same.
+  const v = await call('VERSION', undefined, 'v', '{"cniVersion":"0.4.0"}', { CNI_NETNS: 'dummy', CNI_IFNAME: 'dummy', CNI_PATH: 'dummy' });
+  expect(served('VERSION', 'v')).toBe(1);
   const vs = await call('VERSION', undefined, 'v', '{"cniVersion":"0.4.0"}', { NETNS_KIT_CNI_STANDALONE: '1' });
   expect([v.exitCode, v.stdout]).toEqual([vs.exitCode, vs.stdout]);
   expect(JSON.parse(v.stdout).cniVersion).toBe('0.4.0');

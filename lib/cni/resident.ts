@@ -19,7 +19,8 @@
  *   - the caller's network namespace cannot be confirmed: the client reports its pid and the
  *     (st_dev, st_ino) of its /proc/self/ns/{net,mnt,user}, and /proc/PID/ns/* here must show the
  *     same (a client in another pid namespace, or one that is already gone, fails this);
- *   - CNI_NETNS is a relative path (it would be resolved against another working directory).
+ *   - CNI_NETNS is a relative path on ADD, CHECK or DEL (it would be resolved against another
+ *     working directory).
  * Only root can connect: the socket is created mode 0600 in the run directory.
  *
  * Wire format (all integers unsigned 32-bit little-endian):
@@ -137,8 +138,11 @@ async function declineReason(req: ResidentRequest, own: { mnt: string; user: str
   const base = `/proc/${req.pid}/ns`;
   const [net, mnt, user] = await Promise.all([nsId(`${base}/net`), nsId(`${base}/mnt`), nsId(`${base}/user`)]);
   if (net !== req.netns || mnt !== req.mntns || user !== req.userns) return `caller pid ${req.pid} is not visible from here (another pid namespace, or gone)`;
+  // Only the commands that open CNI_NETNS care where it points: libcni's VERSION query sets it to
+  // the placeholder "dummy" (Podman asks VERSION before every ADD and DEL).
   const netnsVar = req.env.CNI_NETNS;
-  if (netnsVar && !path.isAbsolute(netnsVar)) return 'CNI_NETNS is a relative path';
+  const usesNetns = ['ADD', 'CHECK', 'DEL'].includes(req.env.CNI_COMMAND ?? '');
+  if (usesNetns && netnsVar && !path.isAbsolute(netnsVar)) return 'CNI_NETNS is a relative path';
   return undefined;
 }
 
