@@ -19,80 +19,15 @@
  * directory (vfs driver, no mounts) and the image is built locally from busybox-static, since
  * no registry is reachable. See /work/shared/podman-cni.md for the settings and why.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Sandbox, ipJson } from '../support/sandbox';
-import { PLUGIN } from '../support/cni';
+import { CLIENT, PLUGIN, startHelper, type Helper } from '../support/cni';
 import type { Netns } from '../../lib/index';
 
-/** The native client binding.gyp builds (dist/test/e2e -> the package, three levels up). */
-const CLIENT = path.resolve(__dirname, '..', '..', '..', 'build', 'Release', 'netns-kit-cni');
-
 type Mode = 'standalone' | 'resident';
-
-/** A resident helper started for one mode, and what it printed. */
-interface Helper {
-  child: ChildProcess;
-  socket: string;
-  stdout(): string;
-  /** stderr: one line per call served or declined */
-  log(): string[];
-  /** SIGTERM (SIGKILL if it has not exited after `graceMs`), then its exit code */
-  stop(graceMs?: number): Promise<number | null>;
-}
-
-/**
- * `node dist/bin/netns-kit-cni.js --serve --verbose` inside `ns` (nsenter execs node itself, no
- * fork: the child is the helper), resolved once it prints its "listening" line.
- */
-function startHelper(ns: Netns, runDir: string): Promise<Helper> {
-  const child = spawn('nsenter', [`--net=${ns.path}`, process.execPath, PLUGIN, '--serve', '--verbose'], {
-    env: { ...process.env, NETNS_KIT_CNI_RUN_DIR: runDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  const helper: Helper = {
-    child,
-    socket: path.join(runDir, 'resident.sock'),
-    stdout: () => out,
-    log: () => err.split('\n').filter(Boolean),
-    async stop(graceMs = 10000) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void helper.stop(1000);
-      reject(new Error(`the helper did not listen within 20 s: ${err}${out}`));
-    }, 20000);
-    child.stdout!.on('data', () => {
-      if (out.includes('resident helper listening on')) {
-        clearTimeout(timer);
-        resolve(helper);
-      }
-    });
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`the helper exited (${code}) before listening: ${err}${out}`));
-    });
-  });
-}
 
 /** One mode's engine: its own temporary directory, namespaces, image store and (resident) helper. */
 class PodmanWorld {
@@ -187,7 +122,7 @@ class PodmanWorld {
     await this.host.links.add({ kind: 'veth', name: 'up0', up: true, peer: { name: 'down0', netns: this.outside, up: true } });
     await this.host.addresses.add('up0', '203.0.113.1/24');
     await this.outside.addresses.add('down0', '203.0.113.2/24');
-    if (this.mode === 'resident') this.helper = await startHelper(await this.sb.ns('pod-r'), this.runDir);
+    if (this.mode === 'resident') this.helper = await startHelper(this.runDir, { inNetns: (await this.sb.ns('pod-r')).path });
     this.podman('import', path.join(tmp, 'bb.tar'), 'localhost/nkbb:1');
   }
 

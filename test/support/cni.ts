@@ -36,48 +36,68 @@ export function pluginDir(options: { client?: boolean } = {}): { dir: string; cn
   return { dir, cniPath: `${dir}:${REFERENCE_DIR}`, runDir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A resident helper (`netns-kit-cni --serve --verbose`) as a child process, and what it logged. */
+/** A resident helper (`netns-kit-cni --serve --verbose`) as a child process, and what it printed. */
 export interface Helper {
   child: ChildProcess;
   socket: string;
-  /** the helper's stderr so far: one line per call served or declined */
+  /** its stdout: the "listening" line, and the "stopped after" line */
+  stdout(): string;
+  /** its stderr so far: one line per call served or declined */
   log(): string[];
-  /** SIGTERM, then the exit status */
-  stop(): Promise<number | null>;
+  /** SIGTERM (SIGKILL if it has not exited after `graceMs`), then its exit code */
+  stop(graceMs?: number): Promise<number | null>;
 }
 
 /**
- * Starts a helper on `dir` and resolves once it listens (rejects if it exits first). `inNetns`
- * runs it inside that namespace file (nsenter --net) rather than the machine's: tests keep the
- * helper in a sandbox namespace, so even a helper that wrongly acted in its own namespace could
- * never touch the machine's.
+ * Starts a helper on `dir` and resolves once it prints its "listening" line (rejects if it exits
+ * first, or after 20 s). `inNetns` runs it inside that namespace file (nsenter --net execs node
+ * itself, no fork: the child is the helper) rather than the machine's: tests keep the helper in a
+ * sandbox namespace, so even a helper that wrongly acted in its own namespace could never touch
+ * the machine's.
  */
 export function startHelper(dir: string, options: { inNetns?: string } = {}): Promise<Helper> {
   const argv = [process.execPath, PLUGIN, '--serve', '--verbose'];
   const [cmd, ...args] = options.inNetns ? ['nsenter', `--net=${options.inNetns}`, '--', ...argv] : argv;
-  const child = spawn(cmd, args, {
-    env: { ...process.env, NETNS_KIT_CNI_RUN_DIR: dir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
+  const child = spawn(cmd, args, { env: { ...process.env, NETNS_KIT_CNI_RUN_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const helper: Helper = {
     child,
     socket: path.join(dir, 'resident.sock'),
+    stdout: () => out,
     log: () => err.split('\n').filter(Boolean),
-    stop: async () => {
+    async stop(graceMs = 10000) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
   return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('listening on')) resolve(helper);
+    const timer = setTimeout(() => {
+      void helper.stop(1000);
+      reject(new Error(`the helper did not listen within 20 s: ${err}${out}`));
+    }, 20000);
+    child.stdout!.on('data', () => {
+      if (out.includes('resident helper listening on')) {
+        clearTimeout(timer);
+        resolve(helper);
+      }
     });
-    void exited.then((code) => reject(new Error(`helper exited (${code}) before listening: ${err}${out}`)));
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the helper exited (${code}) before listening: ${err}${out}`));
+    });
   });
 }
 
