@@ -186,6 +186,10 @@ bool DeleteByName(SocketLease& lease, const std::string& name, OpError* err) {
 
 class AddJob : public Job {
  public:
+  // Creating a device is the kernel's slow path (registration, sysfs, notifier chains, work for
+  // kernel threads); a caller polling for it would only take a CPU from them.
+  int CallerWaitMicros() const override { return 0; }
+
   AddJob(std::string ns, const Napi::Object& o) : ns_(std::move(ns)) {
     kind_ = String(o, "kind");
     spec_ = ReadSpec(o);

@@ -1,8 +1,11 @@
 #include "worker_pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <string>
@@ -57,10 +60,42 @@ void Deliver(Task t) {
   delete job;  // outside the lock: a job's destructor may release resources of the environment
 }
 
+// One step of polling: a pause instruction (cheap, and kind to the other hyperthread).
+inline void PollStep() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+using Clock = std::chrono::steady_clock;
+
+// The worker's side of a job whose submitting thread may be waiting for it: true when the waiting
+// thread takes the result over (it settles the promise itself, nothing is delivered).
+bool HandToCaller(Job* job) {
+  int expected = Job::kCallerWaits;
+  return job->handoff.compare_exchange_strong(expected, Job::kCallerSettles, std::memory_order_acq_rel);
+}
+
+// The submitting thread's side: polls up to `micros` for the worker to hand the job over. False
+// when it gave up first (the worker then delivers through the thread-safe function as usual).
+bool WaitForHandoff(Job* job, int micros) {
+  const auto deadline = Clock::now() + std::chrono::microseconds(micros);
+  do {
+    if (job->handoff.load(std::memory_order_acquire) == Job::kCallerSettles) return true;
+    PollStep();
+  } while (Clock::now() < deadline);
+  int expected = Job::kCallerWaits;
+  if (job->handoff.compare_exchange_strong(expected, Job::kDeliver, std::memory_order_acq_rel)) return false;
+  return true;  // handed over between the last look and the give-up
+}
+
 // A set of threads with one queue. Threads start on demand, up to `max`, and stay.
 class ThreadLane {
  public:
-  ThreadLane(const char* name, int max, int eager) : name_(name), max_(max) {
+  // `spin`: a thread that finished a job polls for the next one (kWorkerWaitMicros) before it sleeps.
+  ThreadLane(const char* name, int max, int eager, bool spin = false) : name_(name), max_(max), spin_(spin && SpinEnabled()) {
     std::lock_guard<std::mutex> lock(mu_);
     for (int i = 0; i < eager; i++) StartLocked();
   }
@@ -75,12 +110,16 @@ class ThreadLane {
   }
 
   void Push(Task t) {
+    bool wake;
     {
       std::lock_guard<std::mutex> lock(mu_);
       queue_.push_back(std::move(t));
+      queued_.store(queue_.size(), std::memory_order_release);
       if (idle_ < queue_.size() && threads_.size() < static_cast<size_t>(max_)) StartLocked();
+      // A polling thread takes it within microseconds; waking a sleeping one too would only cost.
+      wake = spinning_ < queue_.size();
     }
-    cv_.notify_one();
+    if (wake) cv_.notify_one();
   }
 
  private:
@@ -94,14 +133,25 @@ class ThreadLane {
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
     RememberHomeNamespace();
     std::unique_lock<std::mutex> lock(mu_);
+    bool justWorked = false;
     for (;;) {
       idle_++;
+      if (justWorked && spin_ && queue_.empty() && !stopping_) {
+        spinning_++;
+        lock.unlock();
+        const auto deadline = Clock::now() + std::chrono::microseconds(kWorkerWaitMicros);
+        while (queued_.load(std::memory_order_acquire) == 0 && Clock::now() < deadline) PollStep();
+        lock.lock();
+        spinning_--;
+      }
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       idle_--;
       if (queue_.empty()) return;
       Task t = std::move(queue_.front());
       queue_.pop_front();
+      queued_.store(queue_.size(), std::memory_order_release);
       lock.unlock();
+      justWorked = true;
       bool alive;
       {
         std::lock_guard<std::mutex> envLock(t.env->link->mu);
@@ -116,7 +166,8 @@ class ThreadLane {
         std::lock_guard<std::mutex> envLock(t.env->link->mu);
         if (--t.env->running == 0) t.env->idle.notify_all();
       }
-      Deliver(std::move(t));
+      // The submitting thread settles it itself when it is still waiting for it.
+      if (!(alive && HandToCaller(t.job))) Deliver(std::move(t));
       lock.lock();
     }
   }
@@ -127,14 +178,17 @@ class ThreadLane {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Task> queue_;
+  std::atomic<size_t> queued_{0};  // queue_.size(), for polling threads that hold no lock
   size_t idle_ = 0;
+  size_t spinning_ = 0;  // threads polling for the next job (under mu_)
+  bool spin_;
   bool stopping_ = false;
 };
 
 // The threads, shared by every environment of the process; started with the first environment
 // and stopped (joined) when the last one is cleaned up.
 struct Pool {
-  ThreadLane general{"nk-worker", kWorkerThreads, kWorkerThreads};
+  ThreadLane general{"nk-worker", kWorkerThreads, kWorkerThreads, true};
   ThreadLane nft{"nk-nft", 1, 0};
   ThreadLane wait{"nk-wait", kLongWaitThreads, 0};
 };
@@ -193,6 +247,14 @@ Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+bool SpinEnabled() {
+  static const bool on = [] {
+    const char* v = getenv("NETNS_KIT_SPIN");
+    return v == nullptr || strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
 Napi::Object ErrorToJs(Napi::Env env, const OpError& e) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("errno", -e.err);
@@ -249,14 +311,23 @@ Napi::Promise Submit(Napi::Env env, std::unique_ptr<Job> job, Lane lane) {
   Napi::Promise promise = deferred->Promise();
   job->deferred = deferred;
   if (OpTrace::On()) job->trace.submitted = OpTrace::Now();
+  // The environment's only job in flight (an `await` loop): wait for a quick one right here. With
+  // others in flight the event loop has their results to handle, and is not held up.
+  const int wait = lane == Lane::kGeneral && state->pending == 0 && SpinEnabled() ? job->CallerWaitMicros() : 0;
+  if (wait > 0) job->handoff.store(Job::kCallerWaits, std::memory_order_relaxed);
   if (state->pending++ == 0) napi_ref_threadsafe_function(env, state->tsfn);
-  Task t{job.release(), std::move(state)};
+  Job* raw = job.release();
+  EnvState* st = state.get();
+  Task t{raw, std::move(state)};
   // pool is stable here: this environment counts among its users until its cleanup.
   switch (lane) {
     case Lane::kNft: pool->nft.Push(std::move(t)); break;
     case Lane::kLongWait: pool->wait.Push(std::move(t)); break;
     default: pool->general.Push(std::move(t));
   }
+  // Handed over: the job is ours again (the worker let go of it), settled as the thread-safe
+  // function would; its continuation runs as a microtask, with no trip through the event loop.
+  if (wait > 0 && WaitForHandoff(raw, wait)) Settle(env, Napi::Function(), st, raw);
   return promise;
 }
 

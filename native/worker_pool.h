@@ -10,6 +10,7 @@
 #pragma once
 #include <napi.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -28,10 +29,32 @@ class Job {
   // resolved value.
   virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 
+  // How long the submitting thread may wait for this job right after submitting it, when it is
+  // the environment's only job in flight (see Submit). Jobs that take much longer than a netlink
+  // round trip (namespace creation: unshare, mounts) say 0: waiting for them would only hold up
+  // the event loop.
+  virtual int CallerWaitMicros() const { return kCallerWaitMicros; }
+  static constexpr int kCallerWaitMicros = 150;
+
   OpError error;
   Napi::Promise::Deferred* deferred = nullptr;  // owned by the pool while the job is queued
   OpTrace trace;                                // NK_OP_TRACE timings
+  // Who settles the job: the thread-safe function (kDeliver), or the submitting thread, which is
+  // waiting for it (kCallerWaits until the worker hands it over with kCallerSettles). Internal.
+  enum Handoff : int { kDeliver = 0, kCallerWaits = 1, kCallerSettles = 2 };
+  std::atomic<int> handoff{kDeliver};
 };
+
+// A single call costs two thread hand-offs besides its work: a worker waking up for it, and the
+// main thread waking up for its result. On a virtual machine each wake-up of a sleeping thread
+// is 50-100 us, about what a netlink round trip itself costs. So, as a single-threaded C program
+// never pays them, a worker that has just finished a job keeps polling the queue for
+// kWorkerWaitMicros before it sleeps (the next call of an `await` loop comes within that), and
+// the submitting thread polls for a quick job's result (Job::CallerWaitMicros) when it is its
+// environment's only job in flight. NETNS_KIT_SPIN=0 turns both off (no polling, every result
+// through the event loop), for embedders who count CPU time over latency.
+constexpr int kWorkerWaitMicros = 250;
+bool SpinEnabled();
 
 // Number of worker threads serving ordinary calls: namespace creation and libnftables are the
 // slow, parallel-friendly parts; netlink operations serialise on the kernel's rtnl lock anyway.
