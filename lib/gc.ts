@@ -154,9 +154,20 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       }
       continue;
     }
-    if (!(await registry.ownerLost(m.marker.owner, records))) continue;
     let inode: number | undefined;
     if (present.has(m.name)) inode = (await fs.stat(path.join(RUN_DIR, m.name)).catch(() => undefined))?.ino;
+    if (!(await registry.ownerLost(m.marker.owner, records))) {
+      // An owner that is not lost (a persistent namespace, a live process, a completed topology)
+      // whose namespace another tool removed (`ip netns del`) or replaced: the entry speaks for
+      // nothing, and would keep its journal forever. Only a finished create counts (its inode is
+      // recorded after the namespace exists); one in progress has no namespace yet. Set entries
+      // go with their set.
+      if (!m.marker.set && m.marker.inode !== undefined && inode !== m.marker.inode) {
+        report.staleMarkers++;
+        await unmark();
+      }
+      continue;
+    }
     // No inode recorded: the owner died between creating the namespace and recording its inode
     // (a window of one write). The namespace of that name is taken to be the one it made; only a
     // same-named `ip netns add` in that window and after the crash could be mistaken.

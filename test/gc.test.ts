@@ -192,6 +192,27 @@ test('this process records its single creates in its own journal; deleting them 
   }
 });
 
+test('a persistent namespace another tool deleted leaves no entry behind once gc has run (its journal can go)', async () => {
+  const name = nsName('gcgone');
+  const kept = nsName('gckept');
+  await netns.create(name);
+  await netns.create(kept);
+  try {
+    const entries = async () => (await listNamespaceMarkers()).filter((m) => m.name === name || m.name === kept).map((m) => m.name);
+    expect((await entries()).sort()).toEqual([name, kept].sort());
+    execFileSync('ip', ['netns', 'del', name]);
+    const r = await gc({ prefix: MINE });
+    expect(r.namespaces).toEqual([]);
+    expect(r.staleMarkers).toBeGreaterThanOrEqual(1);
+    // The deleted one's entry is gone; the one still there keeps its entry (and is never collected).
+    expect(await entries()).toEqual([kept]);
+    expect((await netns.list()).map((n) => n.name)).toContain(kept);
+  } finally {
+    await netns.delete(kept, { missingOk: true });
+    spawnSync('ip', ['netns', 'del', name]);
+  }
+});
+
 test('a namespace replaced by somebody else after its owner died is not collected', async () => {
   const name = nsName('gcswap');
   const done: Topology = { name: `nkt-${RUN}-gcs${randomBytes(2).toString('hex')}` };

@@ -1,11 +1,15 @@
 // Runs once after all test files: the run fails if anything it made is still there — entries in
-// /run/netns, bind mounts, or links in the machine's own namespace.
+// /run/netns, bind mounts, or links in the machine's own namespace. Then it drops the registry's
+// journals of the test processes (jest ends its workers without their exit handlers, which would
+// remove an empty journal themselves).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export default function globalTeardown(): void {
+import { gc } from '../../lib/index';
+
+export default async function globalTeardown(): Promise<void> {
   const run = process.env.NK_TEST_RUN!;
   const prefix = `nkt-${run}-`;
   const file = path.join(os.tmpdir(), `netns-kit-test-${run}.json`);
@@ -26,5 +30,8 @@ export default function globalTeardown(): void {
   const now = (JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{ ifname: string }>).map((l) => l.ifname);
   const extra = now.filter((n) => !before.includes(n));
   if (extra.length) problems.push(`links appeared in the machine's own namespace: ${extra.join(' ')}`);
+  // Journals of gone processes with nothing left in them go; anything of this run still recorded
+  // would be collected (and it is reported above already).
+  await gc({ prefix });
   if (problems.length) throw new Error(`tests left debris:\n  ${problems.join('\n  ')}`);
 }
