@@ -256,10 +256,13 @@ describe('bulk.createMany / deleteMany', () => {
     const r = spawnSync('bash', ['-c', 'ulimit -n 256 && exec "$0" "$@"', process.execPath, script, host.name!, prefix, '300', GW], { encoding: 'utf8', timeout: 120000 });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const out = JSON.parse(r.stdout) as { limit: number; created: number; fdsBefore: number; fdsAfter: number; left: number };
+    const out = JSON.parse(r.stdout) as { limit: number; created: number; fdsBefore: number; fdsAfter: number; newFds: string[]; left: number };
     expect(out.limit).toBe(256);
     expect(out.created).toBe(300);
-    expect(out.fdsAfter - out.fdsBefore).toBeLessThan(5);
+    // One per namespace would be 300. A few come and go with the process's own life (libuv's
+    // io_uring and threads, the registry's files), more of them on a loaded machine: the bound
+    // leaves room for those, and a failure lists what was open.
+    expect({ grew: out.fdsAfter - out.fdsBefore < 12, newFds: out.newFds }).toEqual({ grew: true, newFds: out.newFds });
     expect(out.left).toBe(0);
     expect(extraHostLinks(host)).toEqual([]);
   });
