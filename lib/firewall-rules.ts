@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { invalid, NetnsError } from './errors';
 import { describe, familyOf, fromBytes, networkOf, parseCidr, toBytes, type Family } from './ip';
-import { cidrValue, deleteTable, ipProto, match, meta, natIfname, payload, tag as natTag, tableName as natTableName, type KernelTable, type NftCommand, type NftExpr } from './nat-rules';
+import { canonicalJson, cidrValue, clean, deleteTable, ipProto, match, meta, natIfname, payload, tag as natTag, tableName as natTableName, type KernelTable, type NftCommand, type NftExpr } from './nat-rules';
 import * as validate from './validate';
 
 export { parseListing, document, listTable, deleteTable } from './nat-rules';
@@ -230,12 +230,6 @@ function ifnameField(v: unknown, what: string): string {
   return name;
 }
 
-/** Drops undefined members so normalised specs compare and hash by content only. */
-function clean<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
-}
-
 /**
  * Validates a rule (with its `action`) and returns its normalised form, which is also what
  * `list()` reads back from the kernel. Every refusal is ERR_NETNS_INVALID_ARG.
@@ -291,19 +285,6 @@ export function families(spec: FirewallRuleSpec): Array<Family | undefined> {
     );
   }
   return out;
-}
-
-/** JSON with sorted keys: the content a rule's id is derived from. */
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (typeof v === 'object' && v !== null) {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
 }
 
 /** The stable id of a normalised rule: the same content (tag included) always gives the same id. */

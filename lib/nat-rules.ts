@@ -249,13 +249,13 @@ function compareAddr(a: string, b: string): number {
 }
 
 /** Drops undefined members so normalised specs compare and hash by content only. */
-function clean<T extends object>(o: T): T {
+export function clean<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
 }
 
 /** JSON with sorted keys: the content a rule's id is derived from. */
-function canonicalJson(v: unknown): string {
+export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (typeof v === 'object' && v !== null) {
     const o = v as Record<string, unknown>;
