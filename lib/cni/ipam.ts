@@ -7,6 +7,8 @@
 import { spawn } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { current } from '../netns';
+import { spawn as spawnIn } from '../process';
 import * as allocator from './allocator';
 import { CODES, CniError, decodeResult, type CniEnv, type CniResult, type Command } from './spec';
 import type { BridgeConf } from './config';
@@ -30,14 +32,13 @@ export async function execPlugin(file: string, command: Command, env: CniEnv, st
   const childEnv: NodeJS.ProcessEnv = { ...env.environ, ...env.raw, CNI_COMMAND: command };
   return new Promise((resolve, reject) => {
     // A plugin runs in the runtime's namespace. The resident helper serves callers from other
-    // namespaces than its own: there the child enters the caller's first (nsenter execs the plugin).
-    const child = env.hostIsOwn
-      ? spawn(file, [], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
-      : spawn('nsenter', [`--net=${env.host.path}`, '--', file], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+    // namespaces than its own: there the child enters the caller's first.
+    const options = { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] as ['pipe', 'pipe', 'pipe'] };
+    const child = env.host.path === current().path ? spawn(file, [], options) : spawnIn(env.host.path, file, [], options);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e) => reject(new CniError(CODES.INTERNAL, `failed to run ${file}`, e.message)));
     child.on('close', (code, signal) => {
       const stdout = Buffer.concat(out).toString();
@@ -54,8 +55,8 @@ export async function execPlugin(file: string, command: Command, env: CniEnv, st
       const how = signal ? `killed by ${signal}` : `exit code ${code}`;
       reject(new CniError(CODES.INTERNAL, `${path.basename(file)} failed (${how})`, (Buffer.concat(err).toString() || stdout).trim()));
     });
-    child.stdin.on('error', () => undefined); // a plugin that exits without reading stdin
-    child.stdin.end(stdin);
+    child.stdin!.on('error', () => undefined); // a plugin that exits without reading stdin
+    child.stdin!.end(stdin);
   });
 }
 

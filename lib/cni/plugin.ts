@@ -62,7 +62,7 @@ export async function runPlugin(envVars: NodeJS.ProcessEnv, stdin: string, optio
     } catch {
       // reported below as a decoding failure, where it matters
     }
-    const env = parseEnv(envVars, { host: options.host ?? current(), hostIsOwn: !options.host, environ: options.environ ?? process.env });
+    const env = parseEnv(envVars, { host: options.host ?? current(), environ: options.environ ?? process.env });
     if (env.command === 'VERSION') return { stdout: versionInfo(stdin), exitCode: 0 };
     const raw = decodeConfig(stdin);
     cniVersion = configVersion(raw);

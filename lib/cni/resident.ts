@@ -35,7 +35,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { open, releaseSocketsOf, type Netns } from '../netns';
 import { runPlugin } from './plugin';
-import { DEFAULT_RUN_DIR } from './spec';
+import { runDirOf } from './spec';
 
 /** The socket's name in the run directory (NETNS_KIT_CNI_RUN_DIR, default /run/netns-kit-cni). */
 export const SOCKET_NAME = 'resident.sock';
@@ -116,18 +116,22 @@ async function nsId(p: string): Promise<string | undefined> {
   }
 }
 
-function answer(kind: 'R' | 'D', code: number, text: string): Buffer {
-  const body = Buffer.from(text, 'utf8');
-  if (kind === 'D') {
-    const head = Buffer.alloc(5);
-    head.write('D', 0);
-    head.writeUInt32LE(body.length, 1);
-    return Buffer.concat([head, body]);
-  }
+/** The answer for a call that ran: the client prints `stdout` and exits with `code`. */
+function served(code: number, stdout: string): Buffer {
+  const body = Buffer.from(stdout, 'utf8');
   const head = Buffer.alloc(9);
   head.write('R', 0);
   head.writeUInt32LE(code >>> 0, 1);
   head.writeUInt32LE(body.length, 5);
+  return Buffer.concat([head, body]);
+}
+
+/** The answer for a call this process will not run: the client runs the plugin itself. */
+function declined(reason: string): Buffer {
+  const body = Buffer.from(reason, 'utf8');
+  const head = Buffer.alloc(5);
+  head.write('D', 0);
+  head.writeUInt32LE(body.length, 1);
   return Buffer.concat([head, body]);
 }
 
@@ -172,7 +176,7 @@ async function socketAnswers(p: string): Promise<boolean> {
  */
 export async function serveResident(options: ResidentOptions = {}): Promise<ResidentServer> {
   if (process.getuid?.() !== 0) throw new Error('the resident helper runs as root (it serves plugin calls, which change the network)');
-  const runDir = options.runDir ?? (process.env.NETNS_KIT_CNI_RUN_DIR || DEFAULT_RUN_DIR);
+  const runDir = options.runDir ?? runDirOf(process.env);
   const socketPath = path.join(runDir, SOCKET_NAME);
   const log = options.log ?? (() => undefined);
   await fs.mkdir(runDir, { recursive: true, mode: 0o755 });
@@ -193,12 +197,11 @@ export async function serveResident(options: ResidentOptions = {}): Promise<Resi
       req = decodeRequest(body);
     } catch (e) {
       stats.declined++;
-      sock.end(answer('D', 0, `malformed request: ${(e as Error).message}`));
+      sock.end(declined(`malformed request: ${(e as Error).message}`));
       return;
     }
-    const reason = await declineReason(req, own);
+    let why = await declineReason(req, own);
     let host: Netns | undefined;
-    let why = reason;
     if (!why) {
       try {
         host = await callerNamespace(req, own.net);
@@ -209,7 +212,7 @@ export async function serveResident(options: ResidentOptions = {}): Promise<Resi
     if (why) {
       stats.declined++;
       log(`declined ${req.env.CNI_COMMAND ?? '?'} from pid ${req.pid}: ${why}`);
-      sock.end(answer('D', 0, why));
+      sock.end(declined(why));
       return;
     }
     const t0 = process.hrtime.bigint();
@@ -225,7 +228,7 @@ export async function serveResident(options: ResidentOptions = {}): Promise<Resi
     stats.served++;
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     log(`served ${req.env.CNI_COMMAND ?? '?'} ${req.env.CNI_CONTAINERID ?? ''} as ${req.argv0} for pid ${req.pid}: exit ${out.exitCode}, ${ms.toFixed(1)} ms`);
-    sock.end(answer('R', out.exitCode, out.stdout));
+    sock.end(served(out.exitCode, out.stdout));
   };
 
   const server = net.createServer((sock) => {
@@ -240,14 +243,14 @@ export async function serveResident(options: ResidentOptions = {}): Promise<Resi
         if (buf.subarray(0, 4).toString('latin1') !== MAGIC) {
           started = true;
           stats.declined++;
-          sock.end(answer('D', 0, 'unknown protocol'));
+          sock.end(declined('unknown protocol'));
           return;
         }
         need = buf.readUInt32LE(4);
         if (need > MAX_REQUEST) {
           started = true;
           stats.declined++;
-          sock.end(answer('D', 0, 'request too large'));
+          sock.end(declined('request too large'));
           return;
         }
       }
@@ -256,7 +259,7 @@ export async function serveResident(options: ResidentOptions = {}): Promise<Resi
         const p = handle(sock, buf.subarray(8, 8 + need)).catch((e: unknown) => {
           // runPlugin never throws; this is a fault of the helper itself: let the client run the plugin.
           log(`internal error: ${(e as Error).stack ?? String(e)}`);
-          sock.end(answer('D', 0, 'internal error'));
+          sock.end(declined('internal error'));
         });
         inFlight.add(p);
         void p.finally(() => inFlight.delete(p));

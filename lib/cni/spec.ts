@@ -85,17 +85,20 @@ export interface CniEnv {
   runDir: string;
   /** the runtime's network namespace: the bridge, the host veth and the NAT rules live there */
   host: Netns;
-  /** false when `host` is not this process's namespace (the resident helper serving a caller) */
-  hostIsOwn: boolean;
   /** the environment delegated plugins are started with (the runtime's own, CNI_* included) */
   environ: NodeJS.ProcessEnv;
 }
 
 /** Where an invocation acts: what the environment variables cannot say. */
-export type CallSite = Pick<CniEnv, 'host' | 'hostIsOwn' | 'environ'>;
+export type CallSite = Pick<CniEnv, 'host' | 'environ'>;
 
 /** The plugin's lock files and the resident helper's socket live here unless NETNS_KIT_CNI_RUN_DIR says otherwise. */
 export const DEFAULT_RUN_DIR = '/run/netns-kit-cni';
+
+/** The run directory an environment names (NETNS_KIT_CNI_RUN_DIR), else the default. */
+export function runDirOf(env: NodeJS.ProcessEnv): string {
+  return env.NETNS_KIT_CNI_RUN_DIR || DEFAULT_RUN_DIR;
+}
 
 /** Which variables each command requires (as libcni's skel enforces them). */
 const REQUIRED: Record<Command, Array<keyof typeof VAR>> = {
@@ -143,7 +146,7 @@ export function parseEnv(env: NodeJS.ProcessEnv, site: CallSite): CniEnv {
     args: parseArgs(env.CNI_ARGS ?? ''),
     path: (env.CNI_PATH ?? '').split(':').filter(Boolean),
     raw,
-    runDir: env.NETNS_KIT_CNI_RUN_DIR || DEFAULT_RUN_DIR,
+    runDir: runDirOf(env),
     ...site,
   };
 }
