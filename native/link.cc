@@ -9,8 +9,10 @@
 #include <netlink/route/link/vxlan.h>
 
 #include <arpa/inet.h>
+#include <sys/ioctl.h>
 
 #include <cerrno>
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -115,6 +117,23 @@ NlPtr<rtnl_link> GetLinkByName(SocketLease& lease, const std::string& name, OpEr
 }
 
 bool LookupIfIndex(SocketLease& lease, const std::string& name, int* index, OpError* err) {
+  // SIOCGIFINDEX on the namespace's own netlink socket answers in that socket's namespace, from
+  // the kernel's name table under RCU (altnames included): what if_nametoindex(3) does, without a
+  // netlink round trip and a whole link message to decode. A veth add with a master, an address
+  // or a route by device name each save one. Anything but "no such device" (a kernel or a socket
+  // refusing the ioctl) falls back to asking over netlink.
+  if (!name.empty() && name.size() < IFNAMSIZ) {
+    ifreq ifr{};
+    memcpy(ifr.ifr_name, name.data(), name.size());
+    if (ioctl(nl_socket_get_fd(lease.sk()), SIOCGIFINDEX, &ifr) == 0) {
+      *index = ifr.ifr_ifindex;
+      return true;
+    }
+    if (errno == ENODEV) {
+      err->Set(ENOENT, "get link", "no such link " + name);
+      return false;
+    }
+  }
   NlPtr<rtnl_link> link = GetLinkByName(lease, name, err);
   if (!link) return false;
   *index = rtnl_link_get_ifindex(link.get());

@@ -1,7 +1,8 @@
 // Addresses, routes, neighbours and sysctls: IPv4 and IPv6, checked with our list calls and
 // with `ip -j` as witness; refused input changes nothing.
 import { NetnsError, type Netns } from '../lib/index';
-import { errorCode as code, ipJson, Sandbox } from './support/sandbox';
+import { execFileSync } from 'node:child_process';
+import { errorCode as code, ipJson, Sandbox, witnessEnv } from './support/sandbox';
 
 const sb = new Sandbox();
 afterEach(() => sb.cleanup());
@@ -68,6 +69,49 @@ describe('addresses', () => {
     for (const [p, expected] of cases) expect(await code(p)).toBe(expected);
     expect(ipAddrs(ns, 'br0')).toEqual([]);
     expect(await code(ns.addresses.add('nosuch', '192.168.15.5/24'))).toBe('ENOENT');
+  });
+});
+
+describe('device names resolve in the namespace they are given for', () => {
+  // The addon turns a device name into an index with SIOCGIFINDEX on the namespace's own socket
+  // (native/link.cc, LookupIfIndex): the answer must come from that namespace, altnames included,
+  // and a missing name must stay ENOENT.
+  test('the same name in two namespaces, an altname, a master by name, a missing name', async () => {
+    const a = await sb.ns('ixa', { loopbackUp: true });
+    const b = await sb.ns('ixb', { loopbackUp: true });
+    // Different indexes for the same name: b gets two devices first. (This kernel has no dummy
+    // driver; bridges and veths serve.)
+    await b.links.add({ kind: 'bridge', name: 'pad0' });
+    await b.links.add({ kind: 'bridge', name: 'pad1' });
+    await a.links.add({ kind: 'bridge', name: 'dev0', up: true });
+    await b.links.add({ kind: 'bridge', name: 'dev0', up: true });
+    const indexA = ipJson<Array<{ ifindex: number }>>(a, 'link', 'show', 'dev0')[0].ifindex;
+    const indexB = ipJson<Array<{ ifindex: number }>>(b, 'link', 'show', 'dev0')[0].ifindex;
+    expect(indexA).not.toBe(indexB);
+    await a.addresses.add('dev0', '192.168.41.1/24');
+    await b.addresses.add('dev0', '192.168.42.1/24');
+    expect(ipAddrs(a, 'dev0')).toEqual(['192.168.41.1/24']);
+    expect(ipAddrs(b, 'dev0')).toEqual(['192.168.42.1/24']);
+    await b.routes.add({ to: '10.42.0.0/16', dev: 'dev0' });
+    expect(ipJson<IpRoute[]>(b, 'route', 'show', '10.42.0.0/16')[0].dev).toBe('dev0');
+    expect(ipJson<IpRoute[]>(a, 'route', 'show', '10.42.0.0/16')).toEqual([]);
+
+    // An alternative name (`ip link property add ... altname`) names the same device.
+    execFileSync('ip', ['-n', a.name!, 'link', 'property', 'add', 'dev', 'dev0', 'altname', 'alt0'], { env: witnessEnv });
+    await a.addresses.add('alt0', '192.168.43.1/24');
+    expect(ipAddrs(a, 'dev0')).toEqual(['192.168.41.1/24', '192.168.43.1/24']);
+
+    // A master given by name: the port lands on a's bridge, not on a same-named one in b.
+    await a.links.add({ kind: 'bridge', name: 'br0', up: true });
+    await b.links.add({ kind: 'bridge', name: 'br0', up: true });
+    await a.links.add({ kind: 'veth', name: 'port0', master: 'br0', peer: { name: 'port0p' } });
+    expect(ipJson<Array<{ master?: string }>>(a, 'link', 'show', 'port0')[0].master).toBe('br0');
+    expect(ipJson<Array<{ ifname: string }>>(b, 'link', 'show', 'master', 'br0')).toEqual([]);
+
+    // Missing in this namespace (it exists in the other one): ENOENT, and nothing changed.
+    expect(await code(a.addresses.add('pad0', '192.168.44.1/24'))).toBe('ENOENT');
+    expect(await code(a.links.add({ kind: 'veth', name: 'port1', master: 'nosuchbr', peer: { name: 'port1p' } }))).toBe('ENOENT');
+    expect(ipJson<Array<{ ifname: string }>>(a, 'link', 'show').map((l) => l.ifname)).not.toContain('port1');
   });
 });
 
