@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { call, invalid, isNotFound } from './errors';
-import { native, type NativeLink, type NativeLinkAdd, type NativeLinkChange, type NativeLinkSpec } from './native';
+import { native, type NativeLink, type NativeLinkAdd, type NativeLinkChange, type NativeLinkSpec, type NativeLinkStats } from './native';
 import { parseAddress } from './ip';
 import * as validate from './validate';
 import type { Netns } from './netns';
@@ -117,19 +117,11 @@ export interface Link {
   stats?: LinkStats;
 }
 
-/** A link's IFLA_STATS64 counters, as `ip -s link` prints them. */
-export interface LinkStats {
-  rxBytes: number;
-  rxPackets: number;
-  rxErrors: number;
-  rxDropped: number;
-  txBytes: number;
-  txPackets: number;
-  txErrors: number;
-  txDropped: number;
-  multicast: number;
-  collisions: number;
-}
+/**
+ * A link's IFLA_STATS64 counters, as `ip -s link` prints them: rx/tx bytes, packets, errors and
+ * drops, multicast and collisions. The addon hands them over unchanged, so this is its type.
+ */
+export type LinkStats = NativeLinkStats;
 
 /**
  * A random unicast, locally administered MAC address (02:xx:..., the way the CNI reference plugins
